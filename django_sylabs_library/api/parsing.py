@@ -1,0 +1,69 @@
+"""Reading small JSON bodies the way the Go client sends them.
+
+The client sends no Content-Type on JSON bodies (spec 1.3), so DRF's parser negotiation cannot
+be used: we parse the raw body as JSON whatever the header says. Keys are lower-cased at every
+level, since Go's decoder matches keys case-insensitively (``ImageID`` and ``imageId`` are the
+same key to the client). Duplicate keys are refused rather than silently resolved.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+from ..conf import library_settings
+from ..exceptions import InvalidInput, PayloadTooLarge
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        folded = key.lower()
+        if folded in result:
+            raise InvalidInput(f"duplicate key {key[:40]!r} in JSON body")
+        result[folded] = value
+    return result
+
+
+def read_json(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty body), with lower-cased keys."""
+    limit = int(library_settings.MAX_JSON_BODY)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidInput("invalid Content-Length header") from None
+    if length > limit:
+        raise PayloadTooLarge(f"JSON body larger than {limit} bytes")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(f"JSON body larger than {limit} bytes") from None
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw, object_pairs_hook=_object)
+    except RecursionError:
+        raise InvalidInput("JSON body is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("JSON body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise InvalidInput(f"malformed JSON body: {str(exc)[:120]}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("JSON body must be an object")
+    return data
+
+
+def content_length(request: HttpRequest) -> int | None:
+    value = request.META.get("CONTENT_LENGTH")
+    if value in (None, ""):
+        return None
+    try:
+        length = int(value)
+    except ValueError:
+        raise InvalidInput("invalid Content-Length header") from None
+    if length < 0:
+        raise InvalidInput("invalid Content-Length header")
+    return length

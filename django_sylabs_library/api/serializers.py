@@ -1,0 +1,172 @@
+"""The wire format: models -> the client's JSON shapes (spec section 2).
+
+Typing rules the Go client enforces (spec 1.6): ids are strings, sizes are integers, times are
+RFC 3339 with a zone, maps and lists are objects/arrays or null. Functions here read prefetched
+relations (``.all()``) so that list endpoints can prefetch instead of querying per row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from .. import permissions
+from ..conf import library_settings
+from ..models import Collection, Container, Entity, Image
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def timestamp(value: datetime | None) -> str:
+    if value is None:
+        return ZERO_TIME
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _base(obj: Any, owner_id: Any = None) -> dict[str, Any]:
+    data = {
+        "deleted": False,
+        "createdBy": str(getattr(obj, "created_by_id", None) or ""),
+        "createdAt": timestamp(obj.created_at),
+        "updatedBy": "",
+        "updatedAt": timestamp(obj.updated_at),
+        "deletedAt": ZERO_TIME,
+    }
+    if owner_id:
+        data["owner"] = str(owner_id)
+    return data
+
+
+def entity_json(entity: Entity, collection_ids: list[int], size: int = 0) -> dict[str, Any]:
+    return {
+        **_base(entity, entity.owner_id),
+        "id": str(entity.pk),
+        "name": entity.name,
+        "description": entity.description,
+        "collections": [str(i) for i in collection_ids],
+        "size": size,
+        "quota": entity.quota,
+        "defaultPrivate": bool(
+            entity.default_private
+            if entity.default_private is not None
+            else library_settings.DEFAULT_PRIVATE
+        ),
+        "customData": entity.custom_data,
+    }
+
+
+def collection_json(collection: Collection, container_ids: list[int], size: int = 0) -> dict[str, Any]:
+    return {
+        **_base(collection, collection.entity.owner_id),
+        "id": str(collection.pk),
+        "name": collection.name,
+        "description": collection.description,
+        "entity": str(collection.entity_id),
+        "entityName": collection.entity.name,
+        "containers": [str(i) for i in container_ids],
+        "size": size,
+        "private": collection.private,
+        "customData": collection.custom_data,
+    }
+
+
+def container_json(container: Container) -> dict[str, Any]:
+    """Uses ``container.tags.all()`` and ``container.images.all()`` (prefetch them for lists)."""
+    collection = container.collection
+    images = [i for i in container.images.all() if i.uploaded]
+    image_tags: dict[str, str] = {}
+    arch_tags: dict[str, dict[str, str]] = {}
+    default_arch = library_settings.DEFAULT_ARCH
+    for tag in container.tags.all():
+        arch_tags.setdefault(tag.arch, {})[tag.name] = str(tag.image_id)
+        if tag.name not in image_tags or tag.arch == default_arch:
+            image_tags[tag.name] = str(tag.image_id)
+    return {
+        **_base(container, collection.entity.owner_id),
+        "id": str(container.pk),
+        "name": container.name,
+        "description": container.description,
+        "fullDescription": container.full_description,
+        "collection": str(collection.pk),
+        "collectionName": collection.name,
+        "entity": str(collection.entity_id),
+        "entityName": collection.entity.name,
+        "images": [str(i.pk) for i in images],
+        "imageTags": image_tags,
+        "archTags": arch_tags,
+        "size": sum(i.size for i in images),
+        "downloadCount": container.download_count,
+        "stars": container.stars,
+        "private": collection.private,
+        "readOnly": container.read_only,
+        "customData": container.custom_data,
+    }
+
+
+def image_json(image: Image) -> dict[str, Any]:
+    """Uses ``image.tags.all()``; ``image.container.collection.entity`` should be joined."""
+    container = image.container
+    collection = container.collection
+    data = {
+        **_base(image),
+        "createdBy": str(image.pushed_by_id or ""),
+        "id": str(image.pk),
+        "hash": image.hash,
+        "description": image.description,
+        "container": str(container.pk),
+        "size": image.size,
+        "uploaded": image.uploaded,
+        "arch": image.arch,
+        "signed": image.signed,
+        "fingerprints": list(image.fingerprints or []),
+        "encrypted": image.encrypted,
+        "customData": image.custom_data,
+        "entity": str(collection.entity_id),
+        "entityName": collection.entity.name,
+        "collection": str(collection.pk),
+        "collectionName": collection.name,
+        "containerName": container.name,
+        "tags": sorted({t.name for t in image.tags.all()}),
+        "containerDescription": container.description,
+        "containerStars": container.stars,
+        "containerDownloads": container.download_count,
+    }
+    return data
+
+
+# --- query recipes: prefetches so that list serialisation costs a fixed number of queries ----
+
+
+def containers_for_json(queryset: QuerySet[Container]) -> QuerySet[Container]:
+    return queryset.select_related("collection__entity").prefetch_related(
+        "tags", Prefetch("images", queryset=Image.objects.filter(uploaded=True).only("id", "size", "uploaded", "container_id"))
+    )
+
+
+def images_for_json(queryset: QuerySet[Image]) -> QuerySet[Image]:
+    return queryset.select_related("container__collection__entity").prefetch_related("tags")
+
+
+def collections_for_json(queryset: QuerySet[Collection]) -> QuerySet[Collection]:
+    return queryset.select_related("entity").prefetch_related(
+        Prefetch("containers", queryset=Container.objects.only("id", "collection_id"))
+    )
+
+
+def entities_for_json(queryset: QuerySet[Entity], user: Any) -> QuerySet[Entity]:
+    return queryset.prefetch_related(
+        Prefetch(
+            "collections",
+            queryset=permissions.visible_collections(user).only("id", "entity_id"),
+        )
+    )
+
+
+def entity_with_collections(entity: Entity) -> dict[str, Any]:
+    return entity_json(entity, [c.pk for c in entity.collections.all()])
+
+
+def collection_with_containers(collection: Collection) -> dict[str, Any]:
+    return collection_json(collection, [c.pk for c in collection.containers.all()])

@@ -1,0 +1,438 @@
+"""Library API views: parse the request, call a flow, serialise the answer. Nothing else.
+
+Routes and call sequences: spec sections 3-5 and 8. Every answer is ``{"data": ...}`` except
+where the client expects a bare object (discovery, rbac, oci-redirect, upload PUTs), and every
+error is ``{"error": {"code", "message"}}`` (``api/exceptions.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import API_VERSION, __version__, permissions
+from ..conf import library_settings
+from ..exceptions import InvalidInput, NotAuthenticated, NotFound
+from ..flows import images as image_flows
+from ..flows import namespaces, search, tags, uploads
+from ..models import Container, Entity, Image
+from ..refs import parse_ref
+from . import serializers as s
+from .authentication import BearerTokenAuthentication
+from .downloads import blob_response
+from .exceptions import library_exception_handler
+from .parsing import content_length, read_json
+
+logger = logging.getLogger(__name__)
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """The client sends no useful Accept header; always answer JSON."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class LibraryView(APIView):
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    permission_classes = [AllowAny]
+    parser_classes: list[Any] = []
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+
+    def get_exception_handler(self) -> Any:
+        return library_exception_handler
+
+    @staticmethod
+    def user(request: Any) -> Any:
+        user = request.user
+        return user if user is not None and user.is_authenticated else None
+
+    @staticmethod
+    def require_user(request: Any) -> Any:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            raise NotAuthenticated()
+        return user
+
+
+def data(value: Any, status: int = 200) -> Response:
+    return Response({"data": value}, status=status)
+
+
+def absolute_url(request: Any, path: str) -> str:
+    """``PUBLIC_URL`` (a site behind a TLS proxy sets it) or the request's own origin + path."""
+    origin = library_settings.PUBLIC_URL
+    if origin:
+        return origin.rstrip("/") + path
+    return request.build_absolute_uri(path)
+
+
+def library_base_url(request: Any) -> str:
+    """Absolute URL where our API is mounted, without trailing slash (spec 1.1)."""
+    mount = reverse("django_sylabs_library:version")[: -len("version")]
+    return absolute_url(request, mount).rstrip("/")
+
+
+# --- discovery and account --------------------------------------------------------------------
+
+
+class DiscoveryView(LibraryView):
+    """``/assets/config/config.prod.json``: a bare object of services (spec 3.1)."""
+
+    authentication_classes: list[Any] = []
+
+    @extend_schema(summary="Service discovery document read by `apptainer remote`")
+    def get(self, request: Any) -> Response:
+        base = library_base_url(request)
+        return Response({"libraryAPI": {"uri": base}, "tokenAPI": {"uri": base}})
+
+
+class VersionView(LibraryView):
+    """Never 401, whatever the token: the client would silently assume API v1 (spec 3.3)."""
+
+    authentication_classes: list[Any] = []
+
+    def get(self, request: Any) -> Response:
+        return data({"version": f"django-sylabs-library {__version__}", "apiVersion": API_VERSION})
+
+
+class TokenStatusView(LibraryView):
+    """``remote login`` stores the token only after a 200 here (spec 3.2)."""
+
+    def get(self, request: Any) -> Response:
+        user = self.user(request)
+        if user is None:
+            raise NotAuthenticated("Invalid Token")
+        token = request.auth
+        expires = getattr(token, "expires_at", None)
+        return data({
+            "username": namespaces.user_entity_name(user),
+            "status": "valid",
+            "expiresAt": s.timestamp(expires) if expires else None,
+        })
+
+
+class CurrentUserView(LibraryView):
+    """``remote status`` identity line: a bare object (spec 3.4)."""
+
+    def get(self, request: Any) -> Response:
+        user = self.require_user(request)
+        return Response({
+            "username": namespaces.user_entity_name(user),
+            "email": getattr(user, "email", "") or "",
+            "realname": user.get_full_name() if hasattr(user, "get_full_name") else "",
+        })
+
+
+class OciRedirectView(LibraryView):
+    """Not a catch-all 200: any non-200 keeps Apptainer >= 1.2 on the Library API (spec 3.5)."""
+
+    authentication_classes: list[Any] = []
+
+    def get(self, request: Any) -> Response:
+        raise NotFound("OCI-SIF is not offered by this library; use the Library API")
+
+
+# --- entities, collections, containers --------------------------------------------------------
+
+
+class EntityListView(LibraryView):
+    def post(self, request: Any) -> Response:
+        user = self.require_user(request)
+        body = read_json(request)
+        entity = namespaces.create_entity(
+            user, body.get("name"), body.get("description") or "", body.get("defaultprivate")
+        )
+        return data(s.entity_json(entity, []), status=201)
+
+
+class EntityDetailView(LibraryView):
+    def get(self, request: Any, name: str) -> Response:
+        entity = namespaces.get_entity(name)
+        entity = s.entities_for_json(Entity.objects.filter(pk=entity.pk), self.user(request)).get()
+        return data(s.entity_with_collections(entity))
+
+
+class CollectionListView(LibraryView):
+    def post(self, request: Any) -> Response:
+        user = self.require_user(request)
+        body = read_json(request)
+        collection = namespaces.create_collection(
+            user, body.get("entity"), body.get("name"), private=body.get("private"),
+            description=body.get("description") or "",
+        )
+        return data(s.collection_json(collection, []), status=201)
+
+
+class CollectionDetailView(LibraryView):
+    def get(self, request: Any, entity: str, collection: str) -> Response:
+        found = namespaces.get_collection(self.user(request), entity, collection)
+        found = s.collections_for_json(type(found).objects.filter(pk=found.pk)).get()
+        return data(s.collection_with_containers(found))
+
+
+class ContainerListView(LibraryView):
+    def post(self, request: Any) -> Response:
+        user = self.require_user(request)
+        body = read_json(request)
+        container = namespaces.create_container(
+            user, body.get("collection"), body.get("name"), description=body.get("description") or ""
+        )
+        return data(self.serialise(container), status=201)
+
+    @staticmethod
+    def serialise(container: Container) -> dict[str, Any]:
+        return s.container_json(s.containers_for_json(Container.objects.filter(pk=container.pk)).get())
+
+
+class ContainerDetailView(LibraryView):
+    def get(self, request: Any, entity: str, collection: str, container: str) -> Response:
+        found = namespaces.get_container(self.user(request), entity, collection, container)
+        return data(ContainerListView.serialise(found))
+
+    def put(self, request: Any, entity: str, collection: str, container: str) -> Response:
+        user = self.require_user(request)
+        found = namespaces.get_container(user, entity, collection, container)
+        namespaces.update_container(user, found, read_json(request))
+        return data(ContainerListView.serialise(found))
+
+
+# --- images and tags --------------------------------------------------------------------------
+
+
+def _image_json(image: Image) -> dict[str, Any]:
+    return s.image_json(s.images_for_json(Image.objects.filter(pk=image.pk)).get())
+
+
+def _arch(request: Any) -> str:
+    value = request.query_params.get("arch", "")
+    if not value:
+        # Singularity 3.7.0 percent-encoded the '=', sending `arch%3Damd64` as a key (spec 9.2).
+        for key in request.query_params:
+            if key.startswith("arch="):
+                return key[5:]
+    return value
+
+
+class ImageListView(LibraryView):
+    def post(self, request: Any) -> Response:
+        user = self.require_user(request)
+        body = read_json(request)
+        image = image_flows.create_image(
+            user, body.get("container"), body.get("hash"), body.get("description") or ""
+        )
+        return data(_image_json(image), status=201)
+
+
+class ImageDetailView(LibraryView):
+    @extend_schema(parameters=[OpenApiParameter("arch", str, required=False)])
+    def get(self, request: Any, ref: str) -> Response:
+        image = image_flows.resolve_image(self.user(request), parse_ref(ref), _arch(request))
+        return data(_image_json(image))
+
+    def delete(self, request: Any, ref: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.delete_image(user, parse_ref(ref), _arch(request))
+        return data({"status": "ok", "deleted": image.hash})
+
+
+class TagsView(LibraryView):
+    """``v1/tags/<containerID>`` (``{tag: id}``) and ``v2/tags/<containerID>`` (per arch)."""
+
+    arch_aware = False
+
+    def get(self, request: Any, container_id: str) -> Response:
+        container = namespaces.container_by_id(self.user(request), container_id)
+        return data(tags.tags_v2(container) if self.arch_aware else tags.tags_v1(container))
+
+    def post(self, request: Any, container_id: str) -> Response:
+        user = self.require_user(request)
+        container = namespaces.container_by_id(user, container_id)
+        body = read_json(request)
+        arch = body.get("arch") if self.arch_aware else None
+        if self.arch_aware and not arch:
+            raise InvalidInput("Arch is required")
+        tag = tags.set_tag(user, container, body.get("tag"), body.get("imageid"), arch)
+        return data({"tag": tag.name, "arch": tag.arch, "imageID": str(tag.image_id)})
+
+
+class ArchTagsView(TagsView):
+    arch_aware = True
+
+
+class SearchView(LibraryView):
+    @extend_schema(parameters=[
+        OpenApiParameter("value", str, required=True),
+        OpenApiParameter("arch", str, required=False),
+        OpenApiParameter("signed", str, required=False),
+    ])
+    def get(self, request: Any) -> Response:
+        user = self.user(request)
+        params = request.query_params
+        found = search.search(user, params.get("value"), _arch(request), params.get("signed"))
+        ids = {
+            "entity": [e.pk for e in found.entities],
+            "collection": [c.pk for c in found.collections],
+            "container": [c.pk for c in found.containers],
+            "image": [i.pk for i in found.images],
+        }
+        entities = s.entities_for_json(Entity.objects.filter(pk__in=ids["entity"]), user)
+        collections = s.collections_for_json(
+            found.collections[0].__class__.objects.filter(pk__in=ids["collection"])
+        ) if ids["collection"] else []
+        containers = s.containers_for_json(Container.objects.filter(pk__in=ids["container"]))
+        images = s.images_for_json(Image.objects.filter(pk__in=ids["image"]))
+
+        def ordered(rows: Any, key: str) -> list[Any]:
+            by_id = {r.pk: r for r in rows}
+            return [by_id[i] for i in ids[key] if i in by_id]
+
+        return data({
+            "entity": [s.entity_with_collections(e) for e in ordered(entities, "entity")],
+            "collection": [s.collection_with_containers(c) for c in ordered(collections, "collection")],
+            "container": [s.container_json(c) for c in ordered(containers, "container")] if ids["container"] else [],
+            "image": [s.image_json(i) for i in ordered(images, "image")] if ids["image"] else [],
+        })
+
+
+# --- downloads and uploads --------------------------------------------------------------------
+
+
+class ImageFileView(LibraryView):
+    """``GET v1/imagefile/<ref>`` downloads; ``POST v1/imagefile/<id>`` is the v1 upload."""
+
+    def get(self, request: Any, ref: str) -> Any:
+        user = self.user(request)
+        image = image_flows.resolve_image(user, parse_ref(ref), _arch(request))
+        if not image.uploaded or image.blob_id is None:
+            raise NotFound(f"image {ref[:120]} not found")
+        if not request.META.get("HTTP_RANGE", "").startswith("bytes=") or request.META.get(
+            "HTTP_RANGE", ""
+        ).startswith("bytes=0-"):
+            image_flows.count_download(image)
+        container = image.container
+        tag = ref.rpartition(":")[2] if ":" in ref else "latest"
+        filename = f"{container.name}_{tag if not tag.startswith('sha256.') else image.sha256_hex[:12]}.sif"
+        return blob_response(request._request, image.blob, filename)
+
+    def post(self, request: Any, ref: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, ref)
+        raw = request._request
+        uploads.receive_legacy(user, image, raw.read, content_length(raw))
+        return data({"status": "ok"})
+
+
+class ImageFileV2View(LibraryView):
+    """``POST v2/imagefile/<id>``: a one-time upload URL for a single PUT (spec 5.3)."""
+
+    def post(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        secret = uploads.start_single(user, image, read_json(request))
+        url = absolute_url(
+            request, reverse("django_sylabs_library:upload-target", kwargs={"secret": secret})
+        )
+        return data({"uploadURL": url})
+
+
+class ImageFileCompleteView(LibraryView):
+    def put(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        read_json(request)
+        image = uploads.complete_single(user, image)
+        return data(uploads.upload_summary(image))
+
+
+class MultipartView(LibraryView):
+    """``POST`` starts a multipart upload; ``PUT`` asks for one part's URL (spec 5.4)."""
+
+    def post(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        body = read_json(request)
+        if not library_settings.MULTIPART_ENABLED:
+            # 404 is the client's signal to fall back to a single PUT.
+            permissions.require_push(user, image.container.collection)
+            raise NotFound("multipart uploads are disabled on this library")
+        session = uploads.start_multipart(user, image, body)
+        return data({
+            "uploadID": session.upload_id,
+            "totalParts": session.total_parts,
+            "partSize": session.part_size,
+            "options": {"s3compliant": "true"},
+        })
+
+    def put(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        secret = uploads.start_part(user, image, read_json(request))
+        url = absolute_url(
+            request, reverse("django_sylabs_library:part-target", kwargs={"secret": secret})
+        )
+        return data({"presignedURL": url})
+
+
+class MultipartCompleteView(LibraryView):
+    def put(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        image = uploads.complete_multipart(user, image, read_json(request))
+        return data(uploads.upload_summary(image))
+
+
+class MultipartAbortView(LibraryView):
+    def put(self, request: Any, image_id: str) -> Response:
+        user = self.require_user(request)
+        image = image_flows.image_by_id(user, image_id)
+        uploads.abort_multipart(user, image, read_json(request))
+        return data({"status": "aborted"})
+
+
+class UploadTargetView(LibraryView):
+    """The upload URL itself: no token, the secret in the path is the credential."""
+
+    authentication_classes: list[Any] = []
+
+    def put(self, request: Any, secret: str) -> Response:
+        raw = request._request
+        session = uploads.receive_single(secret, raw.read, content_length(raw))
+        response = Response({"status": "ok"})
+        response["ETag"] = f'"{session.expected_sha256}"'
+        return response
+
+
+class PartTargetView(LibraryView):
+    authentication_classes: list[Any] = []
+
+    def put(self, request: Any, secret: str) -> Response:
+        raw = request._request
+        part = uploads.receive_part(secret, raw.read, content_length(raw))
+        response = Response({"status": "ok", "partNumber": part.number})
+        response["ETag"] = part.etag
+        return response
+
+
+class UnknownEndpointView(LibraryView):
+    """JSON 404 for any other path under v1/ and v2/, instead of the host site's HTML page."""
+
+    authentication_classes: list[Any] = []
+
+    def dispatch_any(self, request: Any, rest: str = "") -> Response:
+        raise NotFound(f"no such endpoint: {request.path[:200]}")
+
+    get = post = put = delete = patch = dispatch_any

@@ -1,0 +1,207 @@
+"""Images: resolving references, creating records, deleting, and marking uploads complete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import permissions
+from ..conf import library_settings
+from ..exceptions import Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
+from ..models import Blob, Collection, Container, Image, Tag
+from ..refs import ImageRef, validate_arch, validate_image_hash
+from ..storage import delete_blob_if_unreferenced
+from .namespaces import _description, container_by_id, get_collection
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_collection(user: Any, ref: ImageRef) -> Collection:
+    """Entity and collection of a 1-, 2- or 3-segment reference (spec sections 1.7 and 8.2)."""
+    default_entity = library_settings.DEFAULT_ENTITY
+    if ref.entity:
+        return get_collection(user, ref.entity, ref.collection or library_settings.DEFAULT_COLLECTION)
+    if not ref.collection:
+        return get_collection(user, default_entity, library_settings.DEFAULT_COLLECTION)
+    try:
+        return get_collection(user, default_entity, ref.collection)
+    except NotFound:
+        pass
+    # `collection/container`: the one collection of that name the caller can see, in any entity.
+    candidates = list(
+        permissions.visible_collections(user, Collection.objects.select_related("entity"))
+        .filter(name=ref.collection)[:2]
+    )
+    if not candidates:
+        raise NotFound(f"collection {ref.collection} not found")
+    if len(candidates) > 1:
+        raise InvalidInput(
+            f"collection name {ref.collection} is ambiguous: use entity/{ref.collection}/"
+            f"{ref.container}"
+        )
+    return candidates[0]
+
+
+def resolve_container(user: Any, ref: ImageRef) -> Container:
+    collection = resolve_collection(user, ref)
+    container = Container.objects.filter(collection=collection, name=ref.container).first()
+    if container is None:
+        raise NotFound(f"container {ref.path} not found")
+    container.collection = collection
+    return container
+
+
+def resolve_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
+    """The image a reference names for an architecture.
+
+    A hash reference finds that image in the container whatever ``arch`` says. A tag resolves
+    through the tag map of ``arch``; an empty ``arch`` prefers the default architecture, then
+    any. Images whose upload is not complete are visible only to those who may push (the
+    client's push looks them up by hash to resume), never downloadable.
+    """
+    arch = validate_arch(arch, allow_empty=True)
+    container = resolve_container(user, ref)
+    image: Image | None = None
+    if ref.hash:
+        qs = Image.objects.filter(container=container)
+        if ref.hash.startswith("sif."):
+            image = qs.filter(sif_uuid=ref.hash[4:], uploaded=True).first()
+        else:
+            image = qs.filter(hash=ref.hash).first()
+    else:
+        tags = Tag.objects.filter(container=container, name=ref.tag).select_related("image")
+        if arch:
+            tag = tags.filter(arch=arch).first()
+        else:
+            tag = tags.filter(arch=library_settings.DEFAULT_ARCH).first() or tags.first()
+        image = tag.image if tag else None
+    if image is not None and not image.uploaded and not permissions.can_push(user, container.collection):
+        image = None
+    if image is None:
+        suffix = f" ({arch})" if arch and not ref.hash else ""
+        raise NotFound(f"image {ref}{suffix} not found")
+    image.container = container
+    return image
+
+
+def create_image(user: Any, container_id: Any, image_hash: Any, description: Any = "") -> Image:
+    """POST v1/images: a record the client then uploads to (``uploaded`` false).
+
+    When the caller can already read an uploaded image with the same bytes, the new record
+    shares its blob and is uploaded at once, so the client skips the upload. A hash the caller
+    cannot read never attaches (spec 2.8; issue 6's dedup rule).
+    """
+    if container_id is None:
+        raise InvalidInput("container is required")
+    container = container_by_id(user, container_id)
+    permissions.require_push(user, container.collection)
+    if container.read_only:
+        raise ContainerReadOnly()
+    image_hash = validate_image_hash(image_hash)
+    description = _description(description)
+    sha = image_hash.removeprefix("sha256.")
+    donor = (
+        permissions.visible_images(user, Image.objects.select_related("blob"))
+        .filter(blob__sha256=sha)
+        .first()
+    )
+    try:
+        with transaction.atomic():
+            image = Image.objects.create(
+                container=container, hash=image_hash, description=description, pushed_by=user,
+            )
+            if donor is not None:
+                _attach_blob(image, donor.blob, arch=donor.arch, sif_uuid=donor.sif_uuid)
+    except IntegrityError:
+        raise Conflict(f"image {image_hash} already exists in {container}") from None
+    image.container = container
+    logger.info("image %s created in %s (uploaded=%s)", image_hash, container, image.uploaded)
+    return image
+
+
+def image_by_id(user: Any, ident: Any) -> Image:
+    from .namespaces import _object_id
+
+    pk = _object_id(ident, "image")
+    image = Image.objects.select_related("container__collection__entity").filter(pk=pk).first()
+    if image is None or not permissions.can_view_collection(user, image.container.collection):
+        raise NotFound("image not found")
+    if not image.uploaded and not permissions.can_push(user, image.container.collection):
+        raise NotFound("image not found")
+    return image
+
+
+def _attach_blob(image: Image, blob: Blob, *, arch: str = "", sif_uuid: str = "") -> None:
+    image.blob = blob
+    image.size = blob.size
+    image.uploaded = True
+    image.uploaded_at = timezone.now()
+    if arch and not image.arch:
+        image.arch = arch
+    if sif_uuid:
+        image.sif_uuid = sif_uuid
+    image.save(update_fields=["blob", "size", "uploaded", "uploaded_at", "arch", "sif_uuid", "updated_at"])
+
+
+def mark_uploaded(image: Image, blob: Blob, *, arch: str | None = None, sif_uuid: str = "") -> Image:
+    """Record verified bytes for an image (idempotent for the same bytes)."""
+    if blob.sha256 != image.sha256_hex:
+        raise InvalidInput("uploaded bytes do not match the image hash")
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().get(pk=image.pk)
+        if not locked.uploaded or locked.blob_id != blob.pk:
+            _attach_blob(locked, blob, arch=arch or "", sif_uuid=sif_uuid)
+    image.refresh_from_db()
+    logger.info("image %s upload complete (%d bytes)", image.hash, image.size)
+    return image
+
+
+def delete_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
+    """DELETE v1/images/<ref>: remove the image a tag (or hash) names, with all its tags.
+
+    Refused, changing nothing, when the container is read-only or one of the image's tags is
+    frozen. The blob goes once no image references it.
+    """
+    image = resolve_image(user, ref, arch)
+    container = image.container
+    permissions.require_push(user, container.collection)
+    if container.read_only:
+        raise ContainerReadOnly()
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().filter(pk=image.pk).first()
+        if locked is None:
+            raise NotFound(f"image {ref} not found")
+        frozen = list(Tag.objects.filter(image=locked, frozen=True).values_list("name", flat=True))
+        if frozen:
+            raise TagFrozen(
+                f"Permission denied: the image has frozen tag(s) {', '.join(sorted(set(frozen)))}"
+            )
+        blob_id = locked.blob_id
+        locked.delete()
+        if blob_id:
+            transaction.on_commit(lambda: delete_blob_if_unreferenced(blob_id))
+    logger.info("image %s deleted from %s", image.hash, container)
+    return image
+
+
+def discard_orphan(image: Image) -> bool:
+    """Remove an image that was uploaded for a refused push and that no tag points to."""
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().filter(pk=image.pk).first()
+        if locked is None or locked.tags.exists():
+            return False
+        blob_id = locked.blob_id
+        locked.delete()
+        if blob_id:
+            transaction.on_commit(lambda: delete_blob_if_unreferenced(blob_id))
+    logger.info("discarded untagged image %s after a refused tag", image.hash)
+    return True
+
+
+def count_download(image: Image) -> None:
+    Image.objects.filter(pk=image.pk).update(download_count=F("download_count") + 1)
+    Container.objects.filter(pk=image.container_id).update(download_count=F("download_count") + 1)

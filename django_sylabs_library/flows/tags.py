@@ -1,0 +1,113 @@
+"""Tags: tag + architecture -> image, with frozen tags and read-only containers refused."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from .. import permissions
+from ..conf import library_settings
+from ..exceptions import ContainerReadOnly, InvalidInput, NotFound, TagFrozen
+from ..models import Container, Image, Tag
+from ..refs import validate_arch, validate_tag
+from .images import discard_orphan
+from .namespaces import _object_id
+
+logger = logging.getLogger(__name__)
+
+
+def tags_v1(container: Container) -> dict[str, str]:
+    """``{tag: imageID}``; a tag present for several architectures shows the default one."""
+    default = library_settings.DEFAULT_ARCH
+    result: dict[str, str] = {}
+    for name, arch, image_id in container.tags.values_list("name", "arch", "image_id"):
+        if name not in result or arch == default:
+            result[name] = str(image_id)
+    return result
+
+
+def tags_v2(container: Container) -> dict[str, dict[str, str]]:
+    """``{arch: {tag: imageID}}``."""
+    result: dict[str, dict[str, str]] = {}
+    for name, arch, image_id in container.tags.values_list("name", "arch", "image_id"):
+        result.setdefault(arch, {})[name] = str(image_id)
+    return result
+
+
+def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any = None) -> Tag:
+    """Point ``tag`` (for ``arch``) at an image of this container.
+
+    A v1 tag carries no architecture: the image's own is used, else ``DEFAULT_ARCH``. An
+    existing tag moves (replace semantics), unless it is frozen or the container is read-only;
+    then nothing changes and an image uploaded for this refused push, which nothing else
+    points to, is discarded (the reference guide's "permission denied, nothing changes").
+    """
+    permissions.require_push(user, container.collection)
+    tag = validate_tag(tag)
+    if image_id in (None, ""):
+        raise InvalidInput("ImageID is required")
+    image = Image.objects.filter(pk=_object_id(image_id, "ImageID"), container=container).first()
+    if image is None:
+        raise NotFound("image not found in this container")
+    if not image.uploaded:
+        raise InvalidInput("image upload is not complete; upload the file before tagging it")
+    if arch is None:
+        arch = image.arch or library_settings.DEFAULT_ARCH
+    else:
+        arch = validate_arch(arch)
+    if image.arch and image.arch != arch:
+        raise InvalidInput(
+            f"image {image.hash[:19]}… is for {image.arch}; it cannot be tagged for {arch}"
+        )
+    if container.read_only:
+        discard_orphan(image)
+        raise ContainerReadOnly()
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                current = (
+                    Tag.objects.select_for_update()
+                    .filter(container=container, name=tag, arch=arch)
+                    .first()
+                )
+                if current is not None and current.frozen and current.image_id != image.pk:
+                    raise TagFrozen(f"Permission denied: tag {tag} ({arch}) is frozen")
+                if not image.arch:
+                    Image.objects.filter(pk=image.pk).update(arch=arch)
+                    image.arch = arch
+                if current is None:
+                    current = Tag.objects.create(
+                        container=container, name=tag, arch=arch, image=image, updated_by=user
+                    )
+                    logger.info("tag %s:%s (%s) -> %s", container, tag, arch, image.hash)
+                elif current.image_id != image.pk:
+                    previous = current.image_id
+                    current.image = image
+                    current.updated_by = user
+                    current.save(update_fields=["image", "updated_by", "updated_at"])
+                    logger.info(
+                        "tag %s:%s (%s) moved from image %s to %s",
+                        container, tag, arch, previous, image.hash,
+                    )
+                return current
+        except TagFrozen:
+            discard_orphan(image)
+            raise
+        except IntegrityError:
+            continue  # a concurrent push created the same tag; look again
+    raise InvalidInput("tag is being changed concurrently; try again")
+
+
+def set_frozen(user: Any, container: Container, tag: str, arch: str | None, frozen: bool) -> int:
+    """Freeze or unfreeze a tag (all architectures when ``arch`` is None). Returns the count."""
+    permissions.require_push(user, container.collection)
+    qs = Tag.objects.filter(container=container, name=tag)
+    if arch:
+        qs = qs.filter(arch=arch)
+    count = qs.update(frozen=frozen)
+    if not count:
+        raise NotFound(f"tag {tag} not found in {container}")
+    logger.info("tag %s:%s frozen=%s", container, tag, frozen)
+    return count

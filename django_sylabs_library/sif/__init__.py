@@ -1,0 +1,44 @@
+"""Reading SIF (Singularity Image Format) files. Pure Python, no Django imports.
+
+Only the global header is read here (architecture and UUID, spec section 1.7); it never reads
+more than the first 128 bytes of a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+SIF_MAGIC = b"SIF_MAGIC\x00"
+_MAGIC_OFFSET = 32
+_ARCH_OFFSET = 45
+_UUID_OFFSET = 48
+HEADER_PREFIX_LEN = 64
+
+#: Header architecture codes (sylabs/sif pkg/sif/arch.go) -> Go GOARCH names.
+ARCH_CODES = {
+    b"01": "386", b"02": "amd64", b"03": "arm", b"04": "arm64", b"05": "ppc64",
+    b"06": "ppc64le", b"07": "mips", b"08": "mipsle", b"09": "mips64", b"10": "mips64le",
+    b"11": "s390x", b"12": "riscv64",
+}
+
+
+@dataclass(frozen=True)
+class SifHeader:
+    arch: str | None  # None when the header says "unknown" (00) or an unknown code
+    uuid: str
+
+
+def parse_header(prefix: bytes) -> SifHeader | None:
+    """Parse the first 64 bytes of a file; None when they are not a SIF header."""
+    if len(prefix) < HEADER_PREFIX_LEN or prefix[_MAGIC_OFFSET:_MAGIC_OFFSET + 10] != SIF_MAGIC:
+        return None
+    code = prefix[_ARCH_OFFSET:_ARCH_OFFSET + 2]
+    raw = prefix[_UUID_OFFSET:_UUID_OFFSET + 16].hex()
+    uuid = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return SifHeader(arch=ARCH_CODES.get(code), uuid=uuid)
+
+
+def read_header(fileobj: BinaryIO) -> SifHeader | None:
+    fileobj.seek(0)
+    return parse_header(fileobj.read(HEADER_PREFIX_LEN))

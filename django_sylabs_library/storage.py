@@ -1,0 +1,124 @@
+"""Image bytes behind Django's storage API, content-addressed.
+
+A blob is stored once per SHA-256 under ``blobs/sha256/<2 hex>/<64 hex>`` in the storage alias
+named by ``SYLABS_LIBRARY["STORAGE_ALIAS"]``. Uploads are streamed into a temporary file first
+(hashing as they go); only verified bytes become a blob. On a filesystem storage the temporary
+file sits on the same filesystem and is renamed into place, never copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, default_storage, storages
+from django.db import IntegrityError, transaction
+
+from .conf import library_settings
+from .models import Blob
+
+logger = logging.getLogger(__name__)
+
+
+def image_storage() -> Storage:
+    """The storage holding image blobs (never connects at import time)."""
+    alias = library_settings.STORAGE_ALIAS
+    if alias and alias in getattr(settings, "STORAGES", {}):
+        return storages[alias]
+    return default_storage
+
+
+def upload_temp_dir() -> Path:
+    """Folder for uploads in progress; created on first use."""
+    configured = library_settings.UPLOAD_TEMP_DIR
+    if configured:
+        path = Path(configured)
+    else:
+        location = getattr(image_storage(), "location", None)
+        if location:
+            path = Path(location) / ".uploads"
+        else:
+            path = Path(tempfile.gettempdir()) / "sylabs-library-uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def blob_name(sha256_hex: str) -> str:
+    return f"blobs/sha256/{sha256_hex[:2]}/{sha256_hex}"
+
+
+class _TemporaryFile(File):
+    """A finished upload on local disk; FileSystemStorage moves it instead of copying."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(open(path, "rb"), name=path.name)  # noqa: SIM115 (closed by store_blob)
+        self._path = str(path)
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
+def store_blob(temp_path: Path, sha256_hex: str, size: int) -> Blob:
+    """Turn a verified temporary file into a blob (or reuse the blob with those bytes).
+
+    The temporary file is gone afterwards in every case.
+    """
+    existing = Blob.objects.filter(sha256=sha256_hex).first()
+    if existing is not None:
+        _remove(temp_path)
+        return existing
+    storage = image_storage()
+    content = _TemporaryFile(temp_path)
+    try:
+        saved_name = storage.save(blob_name(sha256_hex), content)
+    finally:
+        content.close()
+        _remove(temp_path)
+    try:
+        with transaction.atomic():
+            blob = Blob.objects.create(sha256=sha256_hex, size=size, storage_name=saved_name)
+    except IntegrityError:
+        # Another upload of the same bytes won the race: keep theirs, drop ours.
+        storage.delete(saved_name)
+        return Blob.objects.get(sha256=sha256_hex)
+    logger.info("stored blob sha256.%s (%d bytes)", sha256_hex, size)
+    return blob
+
+
+def open_blob(blob: Blob):
+    return image_storage().open(blob.storage_name, "rb")
+
+
+def blob_local_path(blob: Blob) -> str | None:
+    """The blob's path on local disk, when the storage has one (enables sendfile)."""
+    try:
+        return image_storage().path(blob.storage_name)
+    except NotImplementedError:
+        return None
+
+
+def delete_blob_if_unreferenced(blob_id: int) -> bool:
+    """Remove a blob's bytes and row once no image references it. Returns True if removed."""
+    with transaction.atomic():
+        blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
+        if blob is None or blob.images.exists():
+            return False
+        name = blob.storage_name
+        blob.delete()
+    try:
+        image_storage().delete(name)
+    except OSError:
+        logger.warning("could not delete blob file %s; the GC command will retry", name)
+    logger.info("removed unreferenced blob sha256.%s", blob.sha256)
+    return True
+
+
+def _remove(path: Path | str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,22 @@
+"""Everything the app serves. A host site mounts it with ``path("", include(...))``.
+
+``api_urlpatterns`` (the Library API) and ``web_urlpatterns`` (pages for people) can also be
+mounted separately.
+"""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .api.urls import urlpatterns as api_urlpatterns
+from .web.urls import urlpatterns as web_urlpatterns
+
+app_name = "django_sylabs_library"
+
+schema_urlpatterns = [
+    path("api/schema", SpectacularAPIView.as_view(urlconf=[path("", include(api_urlpatterns))]), name="schema"),
+    path("api", SpectacularSwaggerView.as_view(url_name="django_sylabs_library:schema"), name="api-docs"),
+]
+
+urlpatterns = [*api_urlpatterns, *schema_urlpatterns, *web_urlpatterns]
