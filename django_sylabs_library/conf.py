@@ -41,9 +41,26 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_ARCH": "amd64",
     # Names no entity may take because the site uses them as URL prefixes.
     "RESERVED_NAMES": [
-        "admin", "api", "accounts", "auth", "v1", "v2", "pks", "assets", "static", "media",
-        "search", "version", "login", "logout", "default", "library", "entities", "collections",
-        "containers", "images",
+        "admin",
+        "api",
+        "accounts",
+        "auth",
+        "v1",
+        "v2",
+        "pks",
+        "assets",
+        "static",
+        "media",
+        "search",
+        "version",
+        "login",
+        "logout",
+        "default",
+        "library",
+        "entities",
+        "collections",
+        "containers",
+        "images",
     ],
     # Storage alias (a key of settings.STORAGES) that holds the image blobs. When the alias is
     # missing, Django's default storage is used.
@@ -96,8 +113,7 @@ class LibrarySettings:
             unknown = sorted(set(value) - set(DEFAULTS))
             if unknown:
                 raise ImproperlyConfigured(
-                    f"Unknown {SETTING_NAME} key(s): {', '.join(unknown)}. "
-                    "See docs/settings.md for the valid keys."
+                    f"Unknown {SETTING_NAME} key(s): {', '.join(unknown)}. See docs/settings.md for the valid keys."
                 )
             self._user = value
         return self._user

@@ -25,14 +25,18 @@ class Entity(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     description = models.TextField(blank=True, default="")
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="sylabs_entities",
     )
     personal = models.BooleanField(
         default=False, help_text="The owner's own namespace, created on first token use or push."
     )
     default_private = models.BooleanField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="Privacy of new collections; empty uses the site's DEFAULT_PRIVATE setting.",
     )
     quota = models.BigIntegerField(default=0, help_text="Bytes; 0 means no quota.")
@@ -44,9 +48,7 @@ class Entity(models.Model):
         verbose_name_plural = "entities"
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["owner"], condition=Q(personal=True), name="sylabs_one_personal_entity"
-            ),
+            models.UniqueConstraint(fields=["owner"], condition=Q(personal=True), name="sylabs_one_personal_entity"),
         ]
 
     def __str__(self) -> str:
@@ -94,9 +96,7 @@ class Container(models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     description = models.TextField(blank=True, default="")
     full_description = models.TextField(blank=True, default="")
-    read_only = models.BooleanField(
-        default=False, help_text="Frozen: no pushes, tag moves or deletes until cleared."
-    )
+    read_only = models.BooleanField(default=False, help_text="Frozen: no pushes, tag moves or deletes until cleared.")
     download_count = models.BigIntegerField(default=0)
     stars = models.IntegerField(default=0)
     created_by = models.ForeignKey(
@@ -109,9 +109,7 @@ class Container(models.Model):
     class Meta:
         ordering = ["collection__entity__name", "collection__name", "name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["collection", "name"], name="sylabs_unique_container_name"
-            ),
+            models.UniqueConstraint(fields=["collection", "name"], name="sylabs_unique_container_name"),
         ]
 
     def __str__(self) -> str:
@@ -144,9 +142,7 @@ class Image(models.Model):
     uploaded = models.BooleanField(
         default=False, help_text="True only once the bytes are stored and their SHA-256 verified."
     )
-    blob = models.ForeignKey(
-        Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="images"
-    )
+    blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="images")
     sif_uuid = models.CharField(max_length=36, blank=True, default="")
     signed = models.BooleanField(null=True, blank=True)
     fingerprints = models.JSONField(default=list, blank=True)
@@ -192,9 +188,7 @@ class Tag(models.Model):
     class Meta:
         ordering = ["name", "arch"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["container", "name", "arch"], name="sylabs_unique_tag_per_arch"
-            ),
+            models.UniqueConstraint(fields=["container", "name", "arch"], name="sylabs_unique_tag_per_arch"),
         ]
 
     def __str__(self) -> str:
@@ -254,9 +248,7 @@ class UploadPart(models.Model):
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, blank=True, default="")
     secret_hash = models.CharField(max_length=64, unique=True)
-    state = models.CharField(
-        max_length=16, choices=UploadSession.State.choices, default=UploadSession.State.OPEN
-    )
+    state = models.CharField(max_length=16, choices=UploadSession.State.choices, default=UploadSession.State.OPEN)
     etag = models.CharField(max_length=80, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -276,14 +268,10 @@ def hash_secret(raw: str) -> str:
 class Token(models.Model):
     """An API token for `apptainer remote login`. Only its SHA-256 is stored."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sylabs_tokens"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sylabs_tokens")
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    key_prefix = models.CharField(
-        max_length=16, editable=False, help_text="First characters, to tell tokens apart."
-    )
+    key_prefix = models.CharField(max_length=16, editable=False, help_text="First characters, to tell tokens apart.")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

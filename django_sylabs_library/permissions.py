@@ -57,9 +57,9 @@ def owns_entity(user: Any, entity: Entity) -> bool:
 
 
 def _granted_codenames(user: Any, collection: Collection) -> set[str]:
-    direct = CollectionUserObjectPermission.objects.filter(
-        content_object=collection, user=user
-    ).values_list("permission__codename", flat=True)
+    direct = CollectionUserObjectPermission.objects.filter(content_object=collection, user=user).values_list(
+        "permission__codename", flat=True
+    )
     via_groups = CollectionGroupObjectPermission.objects.filter(
         content_object=collection, group__user=user
     ).values_list("permission__codename", flat=True)
@@ -123,10 +123,7 @@ def can_create_entity(user: Any, name: str, own_entity_name: str | None) -> bool
 
 def require_create_collection(user: Any, entity: Entity) -> None:
     if not owns_entity(user, entity):
-        raise Forbidden(
-            f"Permission denied: you may only create collections in an entity you own "
-            f"(not {entity.name})"
-        )
+        raise Forbidden(f"Permission denied: you may only create collections in an entity you own (not {entity.name})")
 
 
 def visible_collections(user: Any, queryset: QuerySet[Collection] | None = None) -> QuerySet[Collection]:
@@ -136,15 +133,13 @@ def visible_collections(user: Any, queryset: QuerySet[Collection] | None = None)
         return qs.filter(private=False)
     if is_superuser(user):
         return qs
-    granted = CollectionUserObjectPermission.objects.filter(
-        user=user, permission__codename__in=[PULL, PUSH]
-    ).values("content_object_id")
+    granted = CollectionUserObjectPermission.objects.filter(user=user, permission__codename__in=[PULL, PUSH]).values(
+        "content_object_id"
+    )
     granted_to_groups = CollectionGroupObjectPermission.objects.filter(
         group__user=user, permission__codename__in=[PULL, PUSH]
     ).values("content_object_id")
-    return qs.filter(
-        Q(private=False) | Q(entity__owner=user) | Q(pk__in=granted) | Q(pk__in=granted_to_groups)
-    )
+    return qs.filter(Q(private=False) | Q(entity__owner=user) | Q(pk__in=granted) | Q(pk__in=granted_to_groups))
 
 
 def visible_containers(user: Any, queryset: QuerySet[Container] | None = None) -> QuerySet[Container]:
@@ -173,8 +168,20 @@ def revoke(collection: Collection, user_or_group: Any) -> None:
 
 
 __all__ = [
-    "Role", "can_create_entity", "can_push", "can_view_collection", "collection_role",
-    "grant_collaborator", "grant_owner", "is_superuser", "owns_entity", "require_create_collection",
-    "require_push", "require_view", "revoke", "visible_collections", "visible_containers",
+    "Role",
+    "can_create_entity",
+    "can_push",
+    "can_view_collection",
+    "collection_role",
+    "grant_collaborator",
+    "grant_owner",
+    "is_superuser",
+    "owns_entity",
+    "require_create_collection",
+    "require_push",
+    "require_view",
+    "revoke",
+    "visible_collections",
+    "visible_containers",
     "visible_images",
 ]

@@ -27,8 +27,7 @@ ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}$")
 
 #: Go GOARCH names the SIF format knows (sylabs/sif pkg/sif/arch.go).
 KNOWN_ARCHES = frozenset(
-    ["386", "amd64", "arm", "arm64", "ppc64", "ppc64le", "mips", "mipsle", "mips64", "mips64le",
-     "s390x", "riscv64"]
+    ["386", "amd64", "arm", "arm64", "ppc64", "ppc64le", "mips", "mipsle", "mips64", "mips64le", "s390x", "riscv64"]
 )
 
 
@@ -124,11 +123,9 @@ def parse_ref(raw: str, *, default_tag: str = "latest") -> ImageRef:
     if sep and not tag:
         raise InvalidInput("empty tag in image reference")
     # Old clients leave empty segments (`//`) for entity or collection; treat them as absent.
-    parts = [p for p in path.split("/")]
+    parts = path.split("/")
     if len(parts) > 3 or not parts[-1]:
-        raise InvalidInput(
-            "image reference must be container, collection/container or entity/collection/container"
-        )
+        raise InvalidInput("image reference must be container, collection/container or entity/collection/container")
     parts = [p.lower() for p in parts]
     for p in parts:
         if p:

@@ -9,7 +9,6 @@ file sits on the same filesystem and is renamed into place, never copied.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -39,10 +38,8 @@ def upload_temp_dir() -> Path:
         path = Path(configured)
     else:
         location = getattr(image_storage(), "location", None)
-        if location:
-            path = Path(location) / ".uploads"
-        else:
-            path = Path(tempfile.gettempdir()) / "sylabs-library-uploads"
+        fallback = Path(tempfile.gettempdir()) / "sylabs-library-uploads"
+        path = Path(location) / ".uploads" if location else fallback
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -69,7 +66,7 @@ def store_blob(temp_path: Path, sha256_hex: str, size: int) -> Blob:
     """
     existing = Blob.objects.filter(sha256=sha256_hex).first()
     if existing is not None:
-        _remove(temp_path)
+        remove_file(temp_path)
         return existing
     storage = image_storage()
     content = _TemporaryFile(temp_path)
@@ -77,7 +74,7 @@ def store_blob(temp_path: Path, sha256_hex: str, size: int) -> Blob:
         saved_name = storage.save(blob_name(sha256_hex), content)
     finally:
         content.close()
-        _remove(temp_path)
+        remove_file(temp_path)
     try:
         with transaction.atomic():
             blob = Blob.objects.create(sha256=sha256_hex, size=size, storage_name=saved_name)
@@ -117,8 +114,6 @@ def delete_blob_if_unreferenced(blob_id: int) -> bool:
     return True
 
 
-def _remove(path: Path | str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+def remove_file(path: Path | str) -> None:
+    """Delete a local file if it is there."""
+    Path(path).unlink(missing_ok=True)

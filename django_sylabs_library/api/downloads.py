@@ -92,9 +92,7 @@ def blob_response(request: HttpRequest, blob: Blob, filename: str) -> HttpRespon
             status, length = 206, end - start + 1
     stored = open_blob(blob)
     fileobj = getattr(stored, "file", stored)
-    response = FileResponse(
-        RangeFile(fileobj, start, length), status=status, content_type="application/octet-stream"
-    )
+    response = FileResponse(RangeFile(fileobj, start, length), status=status, content_type="application/octet-stream")
     response.block_size = int(library_settings.DOWNLOAD_CHUNK_SIZE)
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -14,6 +14,7 @@ from django.db.models import Prefetch, QuerySet
 
 from .. import permissions
 from ..conf import library_settings
+from ..flows.tags import tag_maps
 from ..models import Collection, Container, Entity, Image
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -49,9 +50,7 @@ def entity_json(entity: Entity, collection_ids: list[int], size: int = 0) -> dic
         "size": size,
         "quota": entity.quota,
         "defaultPrivate": bool(
-            entity.default_private
-            if entity.default_private is not None
-            else library_settings.DEFAULT_PRIVATE
+            entity.default_private if entity.default_private is not None else library_settings.DEFAULT_PRIVATE
         ),
         "customData": entity.custom_data,
     }
@@ -76,13 +75,7 @@ def container_json(container: Container) -> dict[str, Any]:
     """Uses ``container.tags.all()`` and ``container.images.all()`` (prefetch them for lists)."""
     collection = container.collection
     images = [i for i in container.images.all() if i.uploaded]
-    image_tags: dict[str, str] = {}
-    arch_tags: dict[str, dict[str, str]] = {}
-    default_arch = library_settings.DEFAULT_ARCH
-    for tag in container.tags.all():
-        arch_tags.setdefault(tag.arch, {})[tag.name] = str(tag.image_id)
-        if tag.name not in image_tags or tag.arch == default_arch:
-            image_tags[tag.name] = str(tag.image_id)
+    image_tags, arch_tags = tag_maps((t.name, t.arch, t.image_id) for t in container.tags.all())
     return {
         **_base(container, collection.entity.owner_id),
         "id": str(container.pk),
@@ -141,7 +134,8 @@ def image_json(image: Image) -> dict[str, Any]:
 
 def containers_for_json(queryset: QuerySet[Container]) -> QuerySet[Container]:
     return queryset.select_related("collection__entity").prefetch_related(
-        "tags", Prefetch("images", queryset=Image.objects.filter(uploaded=True).only("id", "size", "uploaded", "container_id"))
+        "tags",
+        Prefetch("images", queryset=Image.objects.filter(uploaded=True).only("id", "size", "uploaded", "container_id")),
     )
 
 

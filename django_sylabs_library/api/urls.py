@@ -18,12 +18,14 @@ urlpatterns = [
     path("v1/collections", views.CollectionListView.as_view(), name="collection-list"),
     path(
         "v1/collections/<str:entity>/<str:collection>",
-        views.CollectionDetailView.as_view(), name="collection-detail",
+        views.CollectionDetailView.as_view(),
+        name="collection-detail",
     ),
     path("v1/containers", views.ContainerListView.as_view(), name="container-list"),
     path(
         "v1/containers/<str:entity>/<str:collection>/<str:container>",
-        views.ContainerDetailView.as_view(), name="container-detail",
+        views.ContainerDetailView.as_view(),
+        name="container-detail",
     ),
     path("v1/images", views.ImageListView.as_view(), name="image-list"),
     path("v1/images/<path:ref>", views.ImageDetailView.as_view(), name="image-detail"),
@@ -36,16 +38,19 @@ urlpatterns = [
     path("v2/imagefile/<str:image_id>", views.ImageFileV2View.as_view(), name="imagefile-v2"),
     path(
         "v2/imagefile/<str:image_id>/_complete",
-        views.ImageFileCompleteView.as_view(), name="imagefile-complete",
+        views.ImageFileCompleteView.as_view(),
+        name="imagefile-complete",
     ),
     path("v2/imagefile/<str:image_id>/_multipart", views.MultipartView.as_view(), name="multipart"),
     path(
         "v2/imagefile/<str:image_id>/_multipart_complete",
-        views.MultipartCompleteView.as_view(), name="multipart-complete",
+        views.MultipartCompleteView.as_view(),
+        name="multipart-complete",
     ),
     path(
         "v2/imagefile/<str:image_id>/_multipart_abort",
-        views.MultipartAbortView.as_view(), name="multipart-abort",
+        views.MultipartAbortView.as_view(),
+        name="multipart-abort",
     ),
     re_path(r"^v[12]/(?P<rest>.*)$", views.UnknownEndpointView.as_view(), name="unknown-endpoint"),
 ]

@@ -24,7 +24,7 @@ from ..conf import library_settings
 from ..exceptions import InvalidInput, NotAuthenticated, NotFound
 from ..flows import images as image_flows
 from ..flows import namespaces, search, tags, uploads
-from ..models import Container, Entity, Image
+from ..models import Collection, Container, Entity, Image
 from ..refs import parse_ref
 from . import serializers as s
 from .authentication import BearerTokenAuthentication
@@ -118,11 +118,13 @@ class TokenStatusView(LibraryView):
             raise NotAuthenticated("Invalid Token")
         token = request.auth
         expires = getattr(token, "expires_at", None)
-        return data({
-            "username": namespaces.user_entity_name(user),
-            "status": "valid",
-            "expiresAt": s.timestamp(expires) if expires else None,
-        })
+        return data(
+            {
+                "username": namespaces.user_entity_name(user),
+                "status": "valid",
+                "expiresAt": s.timestamp(expires) if expires else None,
+            }
+        )
 
 
 class CurrentUserView(LibraryView):
@@ -130,11 +132,13 @@ class CurrentUserView(LibraryView):
 
     def get(self, request: Any) -> Response:
         user = self.require_user(request)
-        return Response({
-            "username": namespaces.user_entity_name(user),
-            "email": getattr(user, "email", "") or "",
-            "realname": user.get_full_name() if hasattr(user, "get_full_name") else "",
-        })
+        return Response(
+            {
+                "username": namespaces.user_entity_name(user),
+                "email": getattr(user, "email", "") or "",
+                "realname": user.get_full_name() if hasattr(user, "get_full_name") else "",
+            }
+        )
 
 
 class OciRedirectView(LibraryView):
@@ -171,7 +175,10 @@ class CollectionListView(LibraryView):
         user = self.require_user(request)
         body = read_json(request)
         collection = namespaces.create_collection(
-            user, body.get("entity"), body.get("name"), private=body.get("private"),
+            user,
+            body.get("entity"),
+            body.get("name"),
+            private=body.get("private"),
             description=body.get("description") or "",
         )
         return data(s.collection_json(collection, []), status=201)
@@ -180,7 +187,7 @@ class CollectionListView(LibraryView):
 class CollectionDetailView(LibraryView):
     def get(self, request: Any, entity: str, collection: str) -> Response:
         found = namespaces.get_collection(self.user(request), entity, collection)
-        found = s.collections_for_json(type(found).objects.filter(pk=found.pk)).get()
+        found = s.collections_for_json(Collection.objects.filter(pk=found.pk)).get()
         return data(s.collection_with_containers(found))
 
 
@@ -231,9 +238,7 @@ class ImageListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
         body = read_json(request)
-        image = image_flows.create_image(
-            user, body.get("container"), body.get("hash"), body.get("description") or ""
-        )
+        image = image_flows.create_image(user, body.get("container"), body.get("hash"), body.get("description") or "")
         return data(_image_json(image), status=201)
 
 
@@ -274,11 +279,13 @@ class ArchTagsView(TagsView):
 
 
 class SearchView(LibraryView):
-    @extend_schema(parameters=[
-        OpenApiParameter("value", str, required=True),
-        OpenApiParameter("arch", str, required=False),
-        OpenApiParameter("signed", str, required=False),
-    ])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("value", str, required=True),
+            OpenApiParameter("arch", str, required=False),
+            OpenApiParameter("signed", str, required=False),
+        ]
+    )
     def get(self, request: Any) -> Response:
         user = self.user(request)
         params = request.query_params
@@ -290,22 +297,24 @@ class SearchView(LibraryView):
             "image": [i.pk for i in found.images],
         }
         entities = s.entities_for_json(Entity.objects.filter(pk__in=ids["entity"]), user)
-        collections = s.collections_for_json(
-            found.collections[0].__class__.objects.filter(pk__in=ids["collection"])
-        ) if ids["collection"] else []
+        collections = s.collections_for_json(Collection.objects.filter(pk__in=ids["collection"]))
         containers = s.containers_for_json(Container.objects.filter(pk__in=ids["container"]))
         images = s.images_for_json(Image.objects.filter(pk__in=ids["image"]))
 
         def ordered(rows: Any, key: str) -> list[Any]:
+            if not ids[key]:
+                return []
             by_id = {r.pk: r for r in rows}
             return [by_id[i] for i in ids[key] if i in by_id]
 
-        return data({
-            "entity": [s.entity_with_collections(e) for e in ordered(entities, "entity")],
-            "collection": [s.collection_with_containers(c) for c in ordered(collections, "collection")],
-            "container": [s.container_json(c) for c in ordered(containers, "container")] if ids["container"] else [],
-            "image": [s.image_json(i) for i in ordered(images, "image")] if ids["image"] else [],
-        })
+        return data(
+            {
+                "entity": [s.entity_with_collections(e) for e in ordered(entities, "entity")],
+                "collection": [s.collection_with_containers(c) for c in ordered(collections, "collection")],
+                "container": [s.container_json(c) for c in ordered(containers, "container")],
+                "image": [s.image_json(i) for i in ordered(images, "image")],
+            }
+        )
 
 
 # --- downloads and uploads --------------------------------------------------------------------
@@ -319,10 +328,9 @@ class ImageFileView(LibraryView):
         image = image_flows.resolve_image(user, parse_ref(ref), _arch(request))
         if not image.uploaded or image.blob_id is None:
             raise NotFound(f"image {ref[:120]} not found")
-        if not request.META.get("HTTP_RANGE", "").startswith("bytes=") or request.META.get(
-            "HTTP_RANGE", ""
-        ).startswith("bytes=0-"):
-            image_flows.count_download(image)
+        requested_range = request.META.get("HTTP_RANGE", "").replace(" ", "")
+        if not requested_range or requested_range.startswith("bytes=0-"):
+            image_flows.count_download(image)  # once per download, not per ranged part
         container = image.container
         tag = ref.rpartition(":")[2] if ":" in ref else "latest"
         filename = f"{container.name}_{tag if not tag.startswith('sha256.') else image.sha256_hex[:12]}.sif"
@@ -343,9 +351,7 @@ class ImageFileV2View(LibraryView):
         user = self.require_user(request)
         image = image_flows.image_by_id(user, image_id)
         secret = uploads.start_single(user, image, read_json(request))
-        url = absolute_url(
-            request, reverse("django_sylabs_library:upload-target", kwargs={"secret": secret})
-        )
+        url = absolute_url(request, reverse("django_sylabs_library:upload-target", kwargs={"secret": secret}))
         return data({"uploadURL": url})
 
 
@@ -370,20 +376,20 @@ class MultipartView(LibraryView):
             permissions.require_push(user, image.container.collection)
             raise NotFound("multipart uploads are disabled on this library")
         session = uploads.start_multipart(user, image, body)
-        return data({
-            "uploadID": session.upload_id,
-            "totalParts": session.total_parts,
-            "partSize": session.part_size,
-            "options": {"s3compliant": "true"},
-        })
+        return data(
+            {
+                "uploadID": session.upload_id,
+                "totalParts": session.total_parts,
+                "partSize": session.part_size,
+                "options": {"s3compliant": "true"},
+            }
+        )
 
     def put(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
         image = image_flows.image_by_id(user, image_id)
         secret = uploads.start_part(user, image, read_json(request))
-        url = absolute_url(
-            request, reverse("django_sylabs_library:part-target", kwargs={"secret": secret})
-        )
+        url = absolute_url(request, reverse("django_sylabs_library:part-target", kwargs={"secret": secret}))
         return data({"presignedURL": url})
 
 

@@ -33,15 +33,15 @@ def resolve_collection(user: Any, ref: ImageRef) -> Collection:
         pass
     # `collection/container`: the one collection of that name the caller can see, in any entity.
     candidates = list(
-        permissions.visible_collections(user, Collection.objects.select_related("entity"))
-        .filter(name=ref.collection)[:2]
+        permissions.visible_collections(user, Collection.objects.select_related("entity")).filter(name=ref.collection)[
+            :2
+        ]
     )
     if not candidates:
         raise NotFound(f"collection {ref.collection} not found")
     if len(candidates) > 1:
         raise InvalidInput(
-            f"collection name {ref.collection} is ambiguous: use entity/{ref.collection}/"
-            f"{ref.container}"
+            f"collection name {ref.collection} is ambiguous: use entity/{ref.collection}/{ref.container}"
         )
     return candidates[0]
 
@@ -104,15 +104,14 @@ def create_image(user: Any, container_id: Any, image_hash: Any, description: Any
     image_hash = validate_image_hash(image_hash)
     description = _description(description)
     sha = image_hash.removeprefix("sha256.")
-    donor = (
-        permissions.visible_images(user, Image.objects.select_related("blob"))
-        .filter(blob__sha256=sha)
-        .first()
-    )
+    donor = permissions.visible_images(user, Image.objects.select_related("blob")).filter(blob__sha256=sha).first()
     try:
         with transaction.atomic():
             image = Image.objects.create(
-                container=container, hash=image_hash, description=description, pushed_by=user,
+                container=container,
+                hash=image_hash,
+                description=description,
+                pushed_by=user,
             )
             if donor is not None:
                 _attach_blob(image, donor.blob, arch=donor.arch, sif_uuid=donor.sif_uuid)
@@ -177,9 +176,7 @@ def delete_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
             raise NotFound(f"image {ref} not found")
         frozen = list(Tag.objects.filter(image=locked, frozen=True).values_list("name", flat=True))
         if frozen:
-            raise TagFrozen(
-                f"Permission denied: the image has frozen tag(s) {', '.join(sorted(set(frozen)))}"
-            )
+            raise TagFrozen(f"Permission denied: the image has frozen tag(s) {', '.join(sorted(set(frozen)))}")
         blob_id = locked.blob_id
         locked.delete()
         if blob_id:

@@ -39,9 +39,7 @@ def ensure_user_entity(user: Any) -> Entity:
             continue
         try:
             with transaction.atomic():
-                entity = Entity.objects.create(
-                    name=name, owner=user, personal=True, description=name
-                )
+                entity = Entity.objects.create(name=name, owner=user, personal=True, description=name)
         except IntegrityError:
             # A concurrent request created it (or took the name): look again.
             entity = Entity.objects.filter(owner=user, personal=True).first()
@@ -92,7 +90,10 @@ def create_entity(user: Any, name: Any, description: str = "", default_private: 
     try:
         with transaction.atomic():
             entity = Entity.objects.create(
-                name=name, owner=user, personal=False, description=_description(description),
+                name=name,
+                owner=user,
+                personal=False,
+                description=_description(description),
                 default_private=default_private if default_private else None,
             )
     except IntegrityError:
@@ -175,7 +176,10 @@ def create_collection(
     try:
         with transaction.atomic():
             collection = Collection.objects.create(
-                entity=entity, name=name, private=is_private, created_by=user,
+                entity=entity,
+                name=name,
+                private=is_private,
+                created_by=user,
                 description=_description(description),
             )
     except IntegrityError:
@@ -195,9 +199,7 @@ def get_container(user: Any, entity_name: str, collection_name: str, name: str) 
 
 def container_by_id(user: Any, ident: Any) -> Container:
     pk = _object_id(ident, "container")
-    container = (
-        Container.objects.select_related("collection__entity").filter(pk=pk).first()
-    )
+    container = Container.objects.select_related("collection__entity").filter(pk=pk).first()
     if container is None or not permissions.can_view_collection(user, container.collection):
         raise NotFound("container not found")
     return container
@@ -214,7 +216,9 @@ def create_container(user: Any, collection_id: Any, name: Any, *, description: A
     try:
         with transaction.atomic():
             container = Container.objects.create(
-                collection=collection, name=name, created_by=user,
+                collection=collection,
+                name=name,
+                created_by=user,
                 description=_description(description),
             )
     except IntegrityError:

@@ -48,15 +48,11 @@ def search(user: Any, value: Any, arch: Any = "", signed: Any = None) -> SearchR
             .order_by("entity__name", "name")[:limit]
         )
         results.containers = list(
-            permissions.visible_containers(
-                user, Container.objects.select_related("collection__entity")
-            )
+            permissions.visible_containers(user, Container.objects.select_related("collection__entity"))
             .filter(Q(name__icontains=value) | Q(description__icontains=value))
             .order_by("collection__entity__name", "collection__name", "name")[:limit]
         )
-    images = permissions.visible_images(
-        user, Image.objects.select_related("container__collection__entity")
-    ).filter(
+    images = permissions.visible_images(user, Image.objects.select_related("container__collection__entity")).filter(
         Q(container__name__icontains=value)
         | Q(container__collection__name__icontains=value)
         | Q(container__collection__entity__name__icontains=value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -18,22 +19,25 @@ from .namespaces import _object_id
 logger = logging.getLogger(__name__)
 
 
-def tags_v1(container: Container) -> dict[str, str]:
-    """``{tag: imageID}``; a tag present for several architectures shows the default one."""
+def tag_maps(rows: Iterable[tuple[str, str, int]]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """From ``(name, arch, image_id)`` rows: the v1 map ``{tag: imageID}`` (a tag present for
+    several architectures shows the default one) and the v2 map ``{arch: {tag: imageID}}``."""
     default = library_settings.DEFAULT_ARCH
-    result: dict[str, str] = {}
-    for name, arch, image_id in container.tags.values_list("name", "arch", "image_id"):
-        if name not in result or arch == default:
-            result[name] = str(image_id)
-    return result
+    v1: dict[str, str] = {}
+    v2: dict[str, dict[str, str]] = {}
+    for name, arch, image_id in rows:
+        v2.setdefault(arch, {})[name] = str(image_id)
+        if name not in v1 or arch == default:
+            v1[name] = str(image_id)
+    return v1, v2
+
+
+def tags_v1(container: Container) -> dict[str, str]:
+    return tag_maps(container.tags.values_list("name", "arch", "image_id"))[0]
 
 
 def tags_v2(container: Container) -> dict[str, dict[str, str]]:
-    """``{arch: {tag: imageID}}``."""
-    result: dict[str, dict[str, str]] = {}
-    for name, arch, image_id in container.tags.values_list("name", "arch", "image_id"):
-        result.setdefault(arch, {})[name] = str(image_id)
-    return result
+    return tag_maps(container.tags.values_list("name", "arch", "image_id"))[1]
 
 
 def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any = None) -> Tag:
@@ -53,34 +57,24 @@ def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any 
         raise NotFound("image not found in this container")
     if not image.uploaded:
         raise InvalidInput("image upload is not complete; upload the file before tagging it")
-    if arch is None:
-        arch = image.arch or library_settings.DEFAULT_ARCH
-    else:
-        arch = validate_arch(arch)
+    # v1 tags carry no architecture: use the image's own, else the default.
+    arch = image.arch or library_settings.DEFAULT_ARCH if arch is None else validate_arch(arch)
     if image.arch and image.arch != arch:
-        raise InvalidInput(
-            f"image {image.hash[:19]}… is for {image.arch}; it cannot be tagged for {arch}"
-        )
+        raise InvalidInput(f"image {image.hash[:19]}… is for {image.arch}; it cannot be tagged for {arch}")
     if container.read_only:
         discard_orphan(image)
         raise ContainerReadOnly()
     for _ in range(3):
         try:
             with transaction.atomic():
-                current = (
-                    Tag.objects.select_for_update()
-                    .filter(container=container, name=tag, arch=arch)
-                    .first()
-                )
+                current = Tag.objects.select_for_update().filter(container=container, name=tag, arch=arch).first()
                 if current is not None and current.frozen and current.image_id != image.pk:
                     raise TagFrozen(f"Permission denied: tag {tag} ({arch}) is frozen")
                 if not image.arch:
                     Image.objects.filter(pk=image.pk).update(arch=arch)
                     image.arch = arch
                 if current is None:
-                    current = Tag.objects.create(
-                        container=container, name=tag, arch=arch, image=image, updated_by=user
-                    )
+                    current = Tag.objects.create(container=container, name=tag, arch=arch, image=image, updated_by=user)
                     logger.info("tag %s:%s (%s) -> %s", container, tag, arch, image.hash)
                 elif current.image_id != image.pk:
                     previous = current.image_id
@@ -89,7 +83,11 @@ def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any 
                     current.save(update_fields=["image", "updated_by", "updated_at"])
                     logger.info(
                         "tag %s:%s (%s) moved from image %s to %s",
-                        container, tag, arch, previous, image.hash,
+                        container,
+                        tag,
+                        arch,
+                        previous,
+                        image.hash,
                     )
                 return current
         except TagFrozen:

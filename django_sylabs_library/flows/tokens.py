@@ -28,7 +28,10 @@ def create_token(user: Any, name: str = "", expires_days: int | None = None) -> 
             raise InvalidInput("expiry must be at most 36500 days")
     raw = library_settings.TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = Token.objects.create(
-        user=user, name=name, key_hash=hash_secret(raw), key_prefix=raw[:12],
+        user=user,
+        name=name,
+        key_hash=hash_secret(raw),
+        key_prefix=raw[:12],
         expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
     )
     logger.info("token %s (%s) created for user id %s", token.pk, name, user.pk)

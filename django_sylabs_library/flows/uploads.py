@@ -42,7 +42,7 @@ from ..exceptions import (
 from ..models import Image, UploadPart, UploadSession, hash_secret
 from ..refs import HEX64_RE
 from ..sif import HEADER_PREFIX_LEN, parse_header
-from ..storage import store_blob, upload_temp_dir
+from ..storage import remove_file, store_blob, upload_temp_dir
 from .images import mark_uploaded
 
 logger = logging.getLogger(__name__)
@@ -89,13 +89,6 @@ def _temp_path(name: str) -> Path:
     return upload_temp_dir() / name
 
 
-def _remove(path: Path) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
 def _os_error(exc: OSError) -> LibraryError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage()
@@ -121,9 +114,7 @@ def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Receive
         write(chunk)
         remaining -= len(chunk)
     if remaining:
-        raise IncompleteUpload(
-            f"upload incomplete: received {length - remaining} of {length} bytes"
-        )
+        raise IncompleteUpload(f"upload incomplete: received {length - remaining} of {length} bytes")
     return Received(digest.hexdigest(), length, head)
 
 
@@ -132,10 +123,10 @@ def _receive_to_file(read: Reader, length: int, path: Path) -> Received:
         with open(path, "wb") as out:
             return _stream(read, length, out.write)
     except OSError as exc:
-        _remove(path)
+        remove_file(path)
         raise _os_error(exc) from exc
     except BaseException:
-        _remove(path)
+        remove_file(path)
         raise
 
 
@@ -143,25 +134,20 @@ def _verify(received: Received, size: int, sha256_hex: str, what: str = "upload"
     if received.size != size:
         raise InvalidInput(f"{what} size {received.size} does not match the expected {size} bytes")
     if received.sha256 != sha256_hex:
-        raise InvalidInput(
-            f"{what} SHA-256 {received.sha256} does not match the expected {sha256_hex}"
-        )
+        raise InvalidInput(f"{what} SHA-256 {received.sha256} does not match the expected {sha256_hex}")
 
 
 def _finish_blob(image: Image, path: Path, received: Received) -> Image:
     header = parse_header(received.head)
     blob = store_blob(path, received.sha256, received.size)
-    return mark_uploaded(
-        image, blob, arch=header.arch if header else None, sif_uuid=header.uuid if header else ""
-    )
+    return mark_uploaded(image, blob, arch=header.arch if header else None, sif_uuid=header.uuid if header else "")
 
 
 def upload_summary(image: Image) -> dict[str, Any]:
     """What ``_complete`` answers: quota of the entity and where the container lives."""
     entity = image.container.collection.entity
     usage = (
-        Image.objects.filter(container__collection__entity=entity, uploaded=True)
-        .aggregate(total=Sum("size"))["total"]
+        Image.objects.filter(container__collection__entity=entity, uploaded=True).aggregate(total=Sum("size"))["total"]
         or 0
     )
     return {"quota": {"quotaTotal": entity.quota, "quotaUsage": usage}, "containerUrl": ""}
@@ -176,8 +162,12 @@ def receive_legacy(user: Any, image: Image, read: Reader, content_length: int | 
         raise InvalidInput("Content-Length is required for uploads")
     _check_size(content_length, "Content-Length")
     session = UploadSession.objects.create(
-        image=image, kind=UploadSession.Kind.LEGACY, state=State.RECEIVING,
-        expected_size=content_length, expected_sha256=image.sha256_hex, created_by=user,
+        image=image,
+        kind=UploadSession.Kind.LEGACY,
+        state=State.RECEIVING,
+        expected_size=content_length,
+        expected_sha256=image.sha256_hex,
+        created_by=user,
         expires_at=_expiry(),
     )
     path = _temp_path(f"{session.upload_id}.upload")
@@ -195,7 +185,7 @@ def receive_legacy(user: Any, image: Image, read: Reader, content_length: int | 
 
 def _fail(session: UploadSession, path: Path | None, exc: Exception) -> None:
     if path is not None:
-        _remove(path)
+        remove_file(path)
     UploadSession.objects.filter(pk=session.pk).update(state=State.FAILED, error=str(exc)[:500])
     logger.warning("upload %s of image %s failed: %s", session.upload_id, session.image_id, exc)
 
@@ -218,8 +208,12 @@ def start_single(user: Any, image: Image, data: dict[str, Any]) -> str:
         raise InvalidInput("md5sum must be a string")
     secret = secrets.token_urlsafe(32)
     UploadSession.objects.create(
-        image=image, kind=UploadSession.Kind.SINGLE, secret_hash=hash_secret(secret),
-        expected_size=size, expected_sha256=image.sha256_hex, created_by=user,
+        image=image,
+        kind=UploadSession.Kind.SINGLE,
+        secret_hash=hash_secret(secret),
+        expected_size=size,
+        expected_sha256=image.sha256_hex,
+        created_by=user,
         expires_at=_expiry(),
     )
     return secret
@@ -230,9 +224,7 @@ def _claim(model: type, secret: str, **extra: Any) -> Any:
     if not isinstance(secret, str) or len(secret) > 200:
         raise Gone()
     digest = hash_secret(secret)
-    claimed = model.objects.filter(secret_hash=digest, state=State.OPEN, **extra).update(
-        state=State.RECEIVING
-    )
+    claimed = model.objects.filter(secret_hash=digest, state=State.OPEN, **extra).update(state=State.RECEIVING)
     if claimed != 1:
         raise Gone()
     return model.objects.get(secret_hash=digest)
@@ -247,8 +239,7 @@ def receive_single(secret: str, read: Reader, content_length: int | None) -> Upl
             raise InvalidInput("Content-Length is required for uploads")
         if content_length != session.expected_size:
             raise InvalidInput(
-                f"Content-Length {content_length} does not match the announced filesize "
-                f"{session.expected_size}"
+                f"Content-Length {content_length} does not match the announced filesize {session.expected_size}"
             )
         received = _receive_to_file(read, content_length, path)
         _verify(received, session.expected_size, session.expected_sha256)
@@ -278,9 +269,7 @@ def complete_single(user: Any, image: Image) -> Image:
         if image.uploaded:
             return image
         raise InvalidInput("no verified upload for this image: PUT the file to the upload URL first")
-    image = mark_uploaded(
-        image, session.blob, arch=session.detected_arch or None, sif_uuid=session.detected_uuid
-    )
+    image = mark_uploaded(image, session.blob, arch=session.detected_arch or None, sif_uuid=session.detected_uuid)
     UploadSession.objects.filter(pk=session.pk).update(state=State.COMPLETED)
     return image
 
@@ -296,9 +285,14 @@ def start_multipart(user: Any, image: Image, data: dict[str, Any]) -> UploadSess
     part_size = int(library_settings.MULTIPART_PART_SIZE)
     total = -(-size // part_size)
     session = UploadSession.objects.create(
-        image=image, kind=UploadSession.Kind.MULTIPART, expected_size=size,
-        expected_sha256=image.sha256_hex, part_size=part_size, total_parts=total,
-        created_by=user, expires_at=_expiry(),
+        image=image,
+        kind=UploadSession.Kind.MULTIPART,
+        expected_size=size,
+        expected_sha256=image.sha256_hex,
+        part_size=part_size,
+        total_parts=total,
+        created_by=user,
+        expires_at=_expiry(),
     )
     path = _temp_path(f"{session.upload_id}.upload")
     try:
@@ -344,7 +338,10 @@ def start_part(user: Any, image: Image, data: dict[str, Any]) -> str:
     with transaction.atomic():
         UploadPart.objects.filter(session=session, number=number).delete()
         UploadPart.objects.create(
-            session=session, number=number, size=expected, sha256=sha.lower(),
+            session=session,
+            number=number,
+            size=expected,
+            sha256=sha.lower(),
             secret_hash=hash_secret(secret),
         )
     return secret
@@ -418,9 +415,7 @@ def complete_multipart(user: Any, image: Image, data: dict[str, Any]) -> Image:
             raise InvalidInput(f"part {number} was not uploaded")
         if part.etag.strip('"') != token:
             raise InvalidInput(f"part {number} token does not match its ETag")
-    claimed = UploadSession.objects.filter(pk=session.pk, state=State.OPEN).update(
-        state=State.RECEIVING
-    )
+    claimed = UploadSession.objects.filter(pk=session.pk, state=State.OPEN).update(state=State.RECEIVING)
     if claimed != 1:
         raise Gone("upload is already being completed")
     path = _temp_path(session.temp_name)
@@ -458,5 +453,5 @@ def abort_multipart(user: Any, image: Image, data: dict[str, Any]) -> None:
     if session.state in (State.OPEN, State.FAILED):
         UploadSession.objects.filter(pk=session.pk).update(state=State.ABORTED)
         if session.temp_name:
-            _remove(_temp_path(session.temp_name))
+            remove_file(_temp_path(session.temp_name))
         logger.info("multipart upload %s aborted", session.upload_id)

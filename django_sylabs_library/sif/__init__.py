@@ -17,9 +17,18 @@ HEADER_PREFIX_LEN = 64
 
 #: Header architecture codes (sylabs/sif pkg/sif/arch.go) -> Go GOARCH names.
 ARCH_CODES = {
-    b"01": "386", b"02": "amd64", b"03": "arm", b"04": "arm64", b"05": "ppc64",
-    b"06": "ppc64le", b"07": "mips", b"08": "mipsle", b"09": "mips64", b"10": "mips64le",
-    b"11": "s390x", b"12": "riscv64",
+    b"01": "386",
+    b"02": "amd64",
+    b"03": "arm",
+    b"04": "arm64",
+    b"05": "ppc64",
+    b"06": "ppc64le",
+    b"07": "mips",
+    b"08": "mipsle",
+    b"09": "mips64",
+    b"10": "mips64le",
+    b"11": "s390x",
+    b"12": "riscv64",
 }
 
 
@@ -31,10 +40,10 @@ class SifHeader:
 
 def parse_header(prefix: bytes) -> SifHeader | None:
     """Parse the first 64 bytes of a file; None when they are not a SIF header."""
-    if len(prefix) < HEADER_PREFIX_LEN or prefix[_MAGIC_OFFSET:_MAGIC_OFFSET + 10] != SIF_MAGIC:
+    if len(prefix) < HEADER_PREFIX_LEN or prefix[_MAGIC_OFFSET : _MAGIC_OFFSET + 10] != SIF_MAGIC:
         return None
-    code = prefix[_ARCH_OFFSET:_ARCH_OFFSET + 2]
-    raw = prefix[_UUID_OFFSET:_UUID_OFFSET + 16].hex()
+    code = prefix[_ARCH_OFFSET : _ARCH_OFFSET + 2]
+    raw = prefix[_UUID_OFFSET : _UUID_OFFSET + 16].hex()
     uuid = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
     return SifHeader(arch=ARCH_CODES.get(code), uuid=uuid)
 

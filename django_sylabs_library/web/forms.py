@@ -7,11 +7,16 @@ from ..conf import library_settings
 
 class TokenCreateForm(forms.Form):
     name = forms.CharField(
-        max_length=100, required=True, label="Name",
+        max_length=100,
+        required=True,
+        label="Name",
         help_text="Where you will use it, e.g. 'laptop' or 'cluster login node'.",
     )
     expires_days = forms.IntegerField(
-        required=False, min_value=1, max_value=36500, label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=36500,
+        label="Expires after (days)",
         help_text="Leave empty for a token that does not expire.",
     )
 

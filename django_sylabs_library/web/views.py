@@ -20,21 +20,24 @@ from .forms import TokenCreateForm
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    return {"base_template": library_settings.BASE_TEMPLATE, "site_url": request.build_absolute_uri("/").rstrip("/"), **extra}
+    return {
+        "base_template": library_settings.BASE_TEMPLATE,
+        "site_url": request.build_absolute_uri("/").rstrip("/"),
+        **extra,
+    }
 
 
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    collections = (
-        permissions.visible_collections(user, Collection.objects.select_related("entity"))
-        .order_by("-updated_at")[:50]
-    )
-    recent = (
-        permissions.visible_images(user, Image.objects.select_related("container__collection__entity"))
-        .order_by("-uploaded_at")[:20]
-    )
+    collections = permissions.visible_collections(user, Collection.objects.select_related("entity")).order_by(
+        "-updated_at"
+    )[:50]
+    recent = permissions.visible_images(user, Image.objects.select_related("container__collection__entity")).order_by(
+        "-uploaded_at"
+    )[:20]
     return render(
-        request, "django_sylabs_library/home.html",
+        request,
+        "django_sylabs_library/home.html",
         _context(request, collections=collections, recent_images=recent),
     )
 
@@ -58,9 +61,13 @@ def tokens(request: HttpRequest) -> HttpResponse:
             messages.error(request, "The token was not created: please correct the form.")
     user_tokens = Token.objects.filter(user=request.user).order_by("-created_at")
     response = render(
-        request, "django_sylabs_library/tokens.html",
+        request,
+        "django_sylabs_library/tokens.html",
         _context(
-            request, form=form, new_token=new_token, tokens=user_tokens,
+            request,
+            form=form,
+            new_token=new_token,
+            tokens=user_tokens,
             entity_name=user_entity_name(request.user),
         ),
     )
