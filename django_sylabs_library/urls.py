@@ -9,13 +9,25 @@ from __future__ import annotations
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from . import __version__
 from .api.urls import urlpatterns as api_urlpatterns
 from .web.urls import urlpatterns as web_urlpatterns
 
 app_name = "django_sylabs_library"
 
 schema_urlpatterns = [
-    path("api/schema", SpectacularAPIView.as_view(urlconf=[path("", include(api_urlpatterns))]), name="schema"),
+    path(
+        "api/schema",
+        SpectacularAPIView.as_view(
+            urlconf=[path("", include(api_urlpatterns))],
+            custom_settings={
+                "TITLE": "Sylabs Library API",
+                "DESCRIPTION": "The Library API spoken by `apptainer` and `singularity` (library://).",
+                "VERSION": __version__,
+            },
+        ),
+        name="schema",
+    ),
     path("api", SpectacularSwaggerView.as_view(url_name="django_sylabs_library:schema"), name="api-docs"),
 ]
 

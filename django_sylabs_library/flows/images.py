@@ -14,7 +14,6 @@ from ..conf import library_settings
 from ..exceptions import Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
 from ..models import Blob, Collection, Container, Image, Tag
 from ..refs import ImageRef, validate_arch, validate_image_hash
-from ..storage import delete_blob_if_unreferenced
 from .namespaces import _description, container_by_id, get_collection
 
 logger = logging.getLogger(__name__)
@@ -177,10 +176,7 @@ def delete_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
         frozen = list(Tag.objects.filter(image=locked, frozen=True).values_list("name", flat=True))
         if frozen:
             raise TagFrozen(f"Permission denied: the image has frozen tag(s) {', '.join(sorted(set(frozen)))}")
-        blob_id = locked.blob_id
-        locked.delete()
-        if blob_id:
-            transaction.on_commit(lambda: delete_blob_if_unreferenced(blob_id))
+        locked.delete()  # receivers.py removes the blob once nothing references it
     logger.info("image %s deleted from %s", image.hash, container)
     return image
 
@@ -191,10 +187,7 @@ def discard_orphan(image: Image) -> bool:
         locked = Image.objects.select_for_update().filter(pk=image.pk).first()
         if locked is None or locked.tags.exists():
             return False
-        blob_id = locked.blob_id
         locked.delete()
-        if blob_id:
-            transaction.on_commit(lambda: delete_blob_if_unreferenced(blob_id))
     logger.info("discarded untagged image %s after a refused tag", image.hash)
     return True
 
