@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     # (same filesystem, so a finished upload is renamed into place, not copied), or the system
     # temp folder for storages without a location.
     "UPLOAD_TEMP_DIR": None,
+    # Refuse uploads whose bytes are not a SIF image (Apptainer only ever pushes SIF files;
+    # this keeps the library from becoming a general file host).
+    "REQUIRE_SIF": True,
     # Largest image accepted, in bytes (None: no limit).
     "MAX_IMAGE_SIZE": None,
     # Upload URLs we issue ourselves are single-use and valid for this many seconds.
@@ -91,6 +94,16 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_PREFIX": "sylib_",
     # Longest lifetime a user may give a token from the web page, in days (None: unlimited).
     "TOKEN_MAX_EXPIRY_DAYS": None,
+    # Keyserver (/pks/add): accept a key only when all its user IDs carry one of the uploader's
+    # verified e-mail addresses (allauth's, else the account's e-mail). False accepts any key
+    # from any logged-in user.
+    "KEYSERVER_REQUIRE_VERIFIED_EMAIL": True,
+    # Largest key text accepted by /pks/add, in bytes.
+    "KEYSERVER_MAX_KEY_BYTES": 256 * 1024,
+    # Most keys one user may upload.
+    "KEYSERVER_MAX_KEYS_PER_USER": 50,
+    # Most keys returned by one /pks/lookup.
+    "KEYSERVER_MAX_RESULTS": 100,
     # Only record a token's last use when the stored time is older than this (saves a write
     # per request).
     "TOKEN_LAST_USED_RESOLUTION_SECONDS": 60,

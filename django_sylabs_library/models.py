@@ -144,6 +144,8 @@ class Image(models.Model):
     )
     blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="images")
     sif_uuid = models.CharField(max_length=36, blank=True, default="")
+    labels = models.JSONField(default=dict, blank=True, help_text="Labels from the SIF")
+    definition = models.TextField(blank=True, default="", help_text="Definition file from the SIF")
     signed = models.BooleanField(null=True, blank=True)
     fingerprints = models.JSONField(default=list, blank=True)
     encrypted = models.BooleanField(null=True, blank=True)
@@ -226,10 +228,9 @@ class UploadSession(models.Model):
     total_parts = models.IntegerField(null=True, blank=True)
     temp_name = models.CharField(max_length=255, blank=True, default="")
     blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    detected_arch = models.CharField(
-        max_length=16, blank=True, default="", help_text="Architecture read from the SIF header."
+    sif_metadata = models.JSONField(
+        default=dict, blank=True, help_text="What the SIF reader found in the received bytes."
     )
-    detected_uuid = models.CharField(max_length=36, blank=True, default="")
     error = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -287,3 +288,45 @@ class Token(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class SigningKey(models.Model):
+    """A public OpenPGP key served by the HKP keyserver (``apptainer key push/pull``, verify)."""
+
+    fingerprint = models.CharField(max_length=40, unique=True, help_text="40 lower-case hex")
+    armored = models.TextField()
+    algorithm = models.IntegerField(default=0)
+    bits = models.IntegerField(default=0)
+    key_created_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sylabs_keys"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.fingerprint.upper()
+
+
+class SigningKeyId(models.Model):
+    """The 64-bit key IDs of a key and its subkeys: signatures name the signing (sub)key's ID."""
+
+    signing_key = models.ForeignKey(SigningKey, on_delete=models.CASCADE, related_name="key_ids")
+    key_id = models.CharField(max_length=16, db_index=True)
+    fingerprint = models.CharField(max_length=40, db_index=True)
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class SigningKeyUserId(models.Model):
+    signing_key = models.ForeignKey(SigningKey, on_delete=models.CASCADE, related_name="user_ids")
+    user_id = models.CharField(max_length=512)
+
+    def __str__(self) -> str:
+        return self.user_id

@@ -1,7 +1,8 @@
 """Everything the app serves. A host site mounts it with ``path("", include(...))``.
 
-``api_urlpatterns`` (the Library API) and ``web_urlpatterns`` (pages for people) can also be
-mounted separately.
+``api_urlpatterns`` (the Library API), ``keyserver_urlpatterns`` (HKP, which must sit at the
+host root), ``shub_urlpatterns`` and ``web_urlpatterns`` (pages for people) can also be mounted
+separately.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import __version__
 from .api.urls import urlpatterns as api_urlpatterns
+from .keyserver.urls import urlpatterns as keyserver_urlpatterns
+from .shub.urls import urlpatterns as shub_urlpatterns
 from .web.urls import urlpatterns as web_urlpatterns
 
 app_name = "django_sylabs_library"
@@ -31,4 +34,10 @@ schema_urlpatterns = [
     path("api", SpectacularSwaggerView.as_view(url_name="django_sylabs_library:schema"), name="api-docs"),
 ]
 
-urlpatterns = [*api_urlpatterns, *schema_urlpatterns, *web_urlpatterns]
+urlpatterns = [
+    *api_urlpatterns,
+    *keyserver_urlpatterns,
+    *shub_urlpatterns,
+    *schema_urlpatterns,
+    *web_urlpatterns,
+]

@@ -14,6 +14,7 @@ from django.db.models import Prefetch, QuerySet
 
 from .. import permissions
 from ..conf import library_settings
+from ..flows.keys import keys_for_fingerprints
 from ..flows.tags import tag_maps
 from ..models import Collection, Container, Entity, Image
 
@@ -98,8 +99,28 @@ def container_json(container: Container) -> dict[str, Any]:
     }
 
 
-def image_json(image: Image) -> dict[str, Any]:
-    """Uses ``image.tags.all()``; ``image.container.collection.entity`` should be joined."""
+def signer_json(fingerprint: str, key: Any) -> dict[str, Any]:
+    """A signature's key, linked to the keyserver's copy when we hold it."""
+    if key is None:
+        return {"fingerprint": fingerprint.upper(), "known": False}
+    return {
+        "fingerprint": fingerprint.upper(),
+        "known": True,
+        "keyFingerprint": key.fingerprint.upper(),
+        "uploadedBy": key.uploaded_by.get_username() if key.uploaded_by else "",
+        "userIds": [u.user_id for u in key.user_ids.all()],
+    }
+
+
+def image_json(image: Image, known_keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Uses ``image.tags.all()``; ``image.container.collection.entity`` should be joined.
+
+    ``known_keys`` maps signer fingerprints to keyserver keys (``flows.keys.keys_for_fingerprints``);
+    it is looked up here when not given.
+    """
+    fingerprints = list(image.fingerprints or [])
+    if known_keys is None:
+        known_keys = keys_for_fingerprints(fingerprints) if fingerprints else {}
     container = image.container
     collection = container.collection
     data = {
@@ -113,7 +134,9 @@ def image_json(image: Image) -> dict[str, Any]:
         "uploaded": image.uploaded,
         "arch": image.arch,
         "signed": image.signed,
-        "fingerprints": list(image.fingerprints or []),
+        "fingerprints": [f.upper() for f in fingerprints],
+        "signers": [signer_json(f, known_keys.get(f.lower())) for f in fingerprints],
+        "labels": image.labels or {},
         "encrypted": image.encrypted,
         "customData": image.custom_data,
         "entity": str(collection.entity_id),

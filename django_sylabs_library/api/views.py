@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
@@ -24,6 +25,7 @@ from ..conf import library_settings
 from ..exceptions import InvalidInput, NotAuthenticated, NotFound
 from ..flows import images as image_flows
 from ..flows import namespaces, search, tags, uploads
+from ..flows.keys import keys_for_fingerprints
 from ..models import Collection, Container, Entity, Image
 from ..refs import parse_ref
 from . import serializers as s
@@ -46,6 +48,7 @@ class FirstRendererNegotiation(BaseContentNegotiation):
 
 
 class LibraryView(APIView):
+    schema = AutoSchema()  # drf-spectacular's, whatever the host's REST_FRAMEWORK says
     authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
     parser_classes: list[Any] = []
@@ -86,6 +89,18 @@ def library_base_url(request: Any) -> str:
     return absolute_url(request, mount).rstrip("/")
 
 
+def keystore_url(request: Any) -> str | None:
+    """The keyserver's base URL, if our HKP views sit at the host root (the key client drops any
+    path, spec 1.1); None otherwise."""
+    try:
+        path = reverse("django_sylabs_library:pks-lookup")
+    except NoReverseMatch:
+        return None
+    if path != "/pks/lookup":
+        return None
+    return absolute_url(request, "/").rstrip("/")
+
+
 # --- discovery and account --------------------------------------------------------------------
 
 
@@ -97,7 +112,11 @@ class DiscoveryView(LibraryView):
     @extend_schema(summary="Service discovery document read by `apptainer remote`")
     def get(self, request: Any) -> Response:
         base = library_base_url(request)
-        return Response({"libraryAPI": {"uri": base}, "tokenAPI": {"uri": base}})
+        services: dict[str, Any] = {"libraryAPI": {"uri": base}, "tokenAPI": {"uri": base}}
+        keystore = keystore_url(request)
+        if keystore:
+            services["keystoreAPI"] = {"uri": keystore}
+        return Response(services)
 
 
 class VersionView(LibraryView):
@@ -301,6 +320,9 @@ class SearchView(LibraryView):
         containers = s.containers_for_json(Container.objects.filter(pk__in=ids["container"]))
         images = s.images_for_json(Image.objects.filter(pk__in=ids["image"]))
 
+        fingerprints = sorted({f for i in found.images for f in (i.fingerprints or [])})
+        known_keys = keys_for_fingerprints(fingerprints)
+
         def ordered(rows: Any, key: str) -> list[Any]:
             if not ids[key]:
                 return []
@@ -312,7 +334,7 @@ class SearchView(LibraryView):
                 "entity": [s.entity_with_collections(e) for e in ordered(entities, "entity")],
                 "collection": [s.collection_with_containers(c) for c in ordered(collections, "collection")],
                 "container": [s.container_json(c) for c in ordered(containers, "container")],
-                "image": [s.image_json(i) for i in ordered(images, "image")],
+                "image": [s.image_json(i, known_keys) for i in ordered(images, "image")],
             }
         )
 

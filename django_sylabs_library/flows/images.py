@@ -14,6 +14,7 @@ from ..conf import library_settings
 from ..exceptions import Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
 from ..models import Blob, Collection, Container, Image, Tag
 from ..refs import ImageRef, validate_arch, validate_image_hash
+from .metadata import apply_metadata, copy_metadata
 from .namespaces import _description, container_by_id, get_collection
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def create_image(user: Any, container_id: Any, image_hash: Any, description: Any
                 pushed_by=user,
             )
             if donor is not None:
-                _attach_blob(image, donor.blob, arch=donor.arch, sif_uuid=donor.sif_uuid)
+                _attach_blob(image, donor.blob, copy_metadata(donor, image))
     except IntegrityError:
         raise Conflict(f"image {image_hash} already exists in {container}") from None
     image.container = container
@@ -133,26 +134,25 @@ def image_by_id(user: Any, ident: Any) -> Image:
     return image
 
 
-def _attach_blob(image: Image, blob: Blob, *, arch: str = "", sif_uuid: str = "") -> None:
+def _attach_blob(image: Image, blob: Blob, metadata_fields: list[str]) -> None:
     image.blob = blob
     image.size = blob.size
     image.uploaded = True
     image.uploaded_at = timezone.now()
-    if arch and not image.arch:
-        image.arch = arch
-    if sif_uuid:
-        image.sif_uuid = sif_uuid
-    image.save(update_fields=["blob", "size", "uploaded", "uploaded_at", "arch", "sif_uuid", "updated_at"])
+    image.save(update_fields=["blob", "size", "uploaded", "uploaded_at", *metadata_fields, "updated_at"])
 
 
-def mark_uploaded(image: Image, blob: Blob, *, arch: str | None = None, sif_uuid: str = "") -> Image:
-    """Record verified bytes for an image (idempotent for the same bytes)."""
+def mark_uploaded(image: Image, blob: Blob, metadata: dict[str, Any]) -> Image:
+    """Record verified bytes (and what the SIF reader found in them) for an image.
+
+    Idempotent for the same bytes.
+    """
     if blob.sha256 != image.sha256_hex:
         raise InvalidInput("uploaded bytes do not match the image hash")
     with transaction.atomic():
         locked = Image.objects.select_for_update().get(pk=image.pk)
         if not locked.uploaded or locked.blob_id != blob.pk:
-            _attach_blob(locked, blob, arch=arch or "", sif_uuid=sif_uuid)
+            _attach_blob(locked, blob, apply_metadata(locked, metadata))
     image.refresh_from_db()
     logger.info("image %s upload complete (%d bytes)", image.hash, image.size)
     return image

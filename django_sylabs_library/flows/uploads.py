@@ -41,9 +41,9 @@ from ..exceptions import (
 )
 from ..models import Image, UploadPart, UploadSession, hash_secret
 from ..refs import HEX64_RE
-from ..sif import HEADER_PREFIX_LEN, parse_header
 from ..storage import remove_file, store_blob, upload_temp_dir
 from .images import mark_uploaded
+from .metadata import inspect_file
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ class IncompleteUpload(InvalidInput):
 class Received:
     sha256: str
     size: int
-    head: bytes  # the first bytes, for the SIF header
 
 
 def _check_size(size: Any, what: str = "filesize") -> int:
@@ -100,7 +99,6 @@ def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Receive
     digest = hashlib.sha256()
     chunk_size = int(library_settings.UPLOAD_CHUNK_SIZE)
     remaining = length
-    head = b""
     while remaining > 0:
         try:
             chunk = read(min(chunk_size, remaining))
@@ -108,14 +106,12 @@ def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Receive
             raise IncompleteUpload(f"upload interrupted after {length - remaining} bytes") from exc
         if not chunk:
             break
-        if len(head) < HEADER_PREFIX_LEN:
-            head += chunk[: HEADER_PREFIX_LEN - len(head)]
         digest.update(chunk)
         write(chunk)
         remaining -= len(chunk)
     if remaining:
         raise IncompleteUpload(f"upload incomplete: received {length - remaining} of {length} bytes")
-    return Received(digest.hexdigest(), length, head)
+    return Received(digest.hexdigest(), length)
 
 
 def _receive_to_file(read: Reader, length: int, path: Path) -> Received:
@@ -138,9 +134,9 @@ def _verify(received: Received, size: int, sha256_hex: str, what: str = "upload"
 
 
 def _finish_blob(image: Image, path: Path, received: Received) -> Image:
-    header = parse_header(received.head)
+    metadata = inspect_file(path)
     blob = store_blob(path, received.sha256, received.size)
-    return mark_uploaded(image, blob, arch=header.arch if header else None, sif_uuid=header.uuid if header else "")
+    return mark_uploaded(image, blob, metadata)
 
 
 def upload_summary(image: Image) -> dict[str, Any]:
@@ -243,16 +239,15 @@ def receive_single(secret: str, read: Reader, content_length: int | None) -> Upl
             )
         received = _receive_to_file(read, content_length, path)
         _verify(received, session.expected_size, session.expected_sha256)
-        header = parse_header(received.head)
+        metadata = inspect_file(path)
         blob = store_blob(path, received.sha256, received.size)
     except LibraryError as exc:
         _fail(session, path, exc)
         raise
     session.blob = blob
     session.state = State.RECEIVED
-    session.detected_arch = (header.arch or "") if header else ""
-    session.detected_uuid = header.uuid if header else ""
-    session.save(update_fields=["blob", "state", "detected_arch", "detected_uuid", "updated_at"])
+    session.sif_metadata = metadata
+    session.save(update_fields=["blob", "state", "sif_metadata", "updated_at"])
     return session
 
 
@@ -269,7 +264,7 @@ def complete_single(user: Any, image: Image) -> Image:
         if image.uploaded:
             return image
         raise InvalidInput("no verified upload for this image: PUT the file to the upload URL first")
-    image = mark_uploaded(image, session.blob, arch=session.detected_arch or None, sif_uuid=session.detected_uuid)
+    image = mark_uploaded(image, session.blob, session.sif_metadata)
     UploadSession.objects.filter(pk=session.pk).update(state=State.COMPLETED)
     return image
 

@@ -1,13 +1,46 @@
 """Reading SIF (Singularity Image Format) files. Pure Python, no Django imports.
 
-Only the global header is read here (architecture and UUID, spec section 1.7); it never reads
-more than the first 128 bytes of a file.
+``parse_header``/``read_header`` give the architecture and UUID from the first 64 bytes (spec
+section 1.7). ``read_sif`` (from :mod:`.reader`) reads the whole metadata: descriptors, partitions,
+labels, definition file and signatures, with bounds checks, raising ``SifError`` on bad input.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from .reader import (
+    CryptoMessage,
+    Descriptor,
+    GlobalHeader,
+    Partition,
+    SifError,
+    SifInfo,
+    Signature,
+    read_descriptors,
+    read_global_header,
+    read_sif,
+)
+
+__all__ = [
+    "ARCH_CODES",
+    "HEADER_PREFIX_LEN",
+    "SIF_MAGIC",
+    "CryptoMessage",
+    "Descriptor",
+    "GlobalHeader",
+    "Partition",
+    "Signature",
+    "SifError",
+    "SifHeader",
+    "SifInfo",
+    "parse_header",
+    "read_descriptors",
+    "read_global_header",
+    "read_header",
+    "read_sif",
+]
 
 SIF_MAGIC = b"SIF_MAGIC\x00"
 _MAGIC_OFFSET = 32

@@ -1,0 +1,64 @@
+"""What is inside a pushed image, read once when its bytes arrive (never the whole file: the
+SIF reader seeks to the header and descriptors and reads only small objects)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..conf import library_settings
+from ..exceptions import InvalidInput
+from ..sif.reader import SifError, read_sif
+
+logger = logging.getLogger(__name__)
+
+
+def inspect_file(path: Path | str) -> dict[str, Any]:
+    """JSON-safe metadata of a local file; ``{"sif": False, "error": ...}`` when it is no SIF.
+
+    Refuses the upload (InvalidInput) for non-SIF bytes when ``REQUIRE_SIF`` is on.
+    """
+    try:
+        info = read_sif(path)
+    except SifError as exc:
+        if library_settings.REQUIRE_SIF:
+            raise InvalidInput(f"the uploaded file is not a SIF image: {exc}") from None
+        return {"sif": False, "error": str(exc)[:300]}
+    return {
+        "sif": True,
+        "arch": info.arch or "",
+        "uuid": info.uuid,
+        "labels": dict(info.labels),
+        "definition": (info.definition or "")[: 256 * 1024],
+        "signed": bool(info.signed),
+        "fingerprints": sorted(info.fingerprints),
+        "encrypted": bool(info.encrypted),
+    }
+
+
+def apply_metadata(image: Any, metadata: dict[str, Any]) -> list[str]:
+    """Copy metadata onto an image record; returns the changed field names.
+
+    The SIF's own architecture wins over anything the client said; an image whose SIF names an
+    architecture can then only be tagged for that architecture (flows.tags.set_tag refuses the
+    rest).
+    """
+    if not metadata.get("sif"):
+        return []
+    image.arch = metadata.get("arch") or image.arch
+    image.sif_uuid = metadata.get("uuid", "")
+    image.labels = metadata.get("labels") or {}
+    image.definition = metadata.get("definition", "")
+    image.signed = metadata.get("signed", False)
+    image.fingerprints = metadata.get("fingerprints") or []
+    image.encrypted = metadata.get("encrypted", False)
+    return ["arch", "sif_uuid", "labels", "definition", "signed", "fingerprints", "encrypted"]
+
+
+def copy_metadata(source: Any, target: Any) -> list[str]:
+    """For an image that shares another's bytes (dedup)."""
+    fields = ["arch", "sif_uuid", "labels", "definition", "signed", "fingerprints", "encrypted"]
+    for name in fields:
+        setattr(target, name, getattr(source, name))
+    return fields

@@ -1,0 +1,1 @@
+"""An HKP keyserver (``/pks/lookup``, ``/pks/add``) for ``apptainer key`` and ``verify``."""

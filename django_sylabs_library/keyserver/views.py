@@ -1,0 +1,70 @@
+"""HKP endpoints at the host root, as Apptainer's key client calls them (spec section 7).
+
+Look-ups are public (Apptainer sends its library token along; it is ignored here). Adding a
+key needs a token. Errors use the library's JSON error envelope, which the key client decodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import AuthenticationFailed
+
+from ..api.authentication import BearerTokenAuthentication
+from ..api.exceptions import error_response
+from ..exceptions import InvalidInput, LibraryError, NotAuthenticated, PayloadTooLarge
+from ..flows import keys
+
+
+def _error(exc: LibraryError) -> HttpResponse:
+    response = error_response(exc.status, exc.message)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="library"'
+    return response
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("on", "1", "true", "yes")
+
+
+@require_GET
+def lookup(request: HttpRequest) -> HttpResponse:
+    params = request.GET
+    op = params.get("op", "get")
+    exact = _flag(params.get("exact"))
+    try:
+        if op == "get":
+            return HttpResponse(
+                keys.get_armored(params.get("search"), exact=exact), content_type="application/pgp-keys; charset=utf-8"
+            )
+        if op in ("index", "vindex"):
+            return HttpResponse(keys.index(params.get("search"), exact=exact), content_type="text/plain; charset=utf-8")
+        raise InvalidInput(f"unsupported op {op[:20]!r}: use get, index or vindex")
+    except LibraryError as exc:
+        return _error(exc)
+
+
+@csrf_exempt
+@require_POST
+def add(request: HttpRequest) -> HttpResponse:
+    try:
+        try:
+            auth = BearerTokenAuthentication().authenticate(request)
+        except AuthenticationFailed:
+            raise NotAuthenticated("Invalid Token") from None
+        user = auth[0] if auth else None
+        try:
+            keytext = request.POST.get("keytext")
+        except RequestDataTooBig:
+            raise PayloadTooLarge("key text too large") from None
+        stored = keys.add_keys(user, keytext)
+    except LibraryError as exc:
+        return _error(exc)
+    return HttpResponse(
+        "Key(s) added: " + ", ".join(k.fingerprint.upper() for k in stored) + "\n",
+        content_type="text/plain; charset=utf-8",
+    )

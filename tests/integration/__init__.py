@@ -1,0 +1,1 @@
+"""Integration tests: the example project under gunicorn, driven by real clients (``pytest -m integration``)."""
