@@ -5,7 +5,18 @@ from __future__ import annotations
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Blob, Collection, Container, Entity, Image, Tag, Token, UploadSession
+from .models import (
+    Blob,
+    Collection,
+    Container,
+    Entity,
+    Image,
+    SigningKey,
+    SigningKeyUserId,
+    Tag,
+    Token,
+    UploadSession,
+)
 
 
 @admin.register(Entity)
@@ -47,7 +58,21 @@ class ImageAdmin(admin.ModelAdmin):
     list_filter = ["uploaded", "arch", "signed"]
     search_fields = ["hash", "container__name", "description"]
     list_select_related = ["container__collection__entity"]
-    readonly_fields = ["hash", "size", "blob", "uploaded", "uploaded_at", "sif_uuid", "created_at"]
+    readonly_fields = [
+        "hash",
+        "size",
+        "blob",
+        "uploaded",
+        "uploaded_at",
+        "sif_uuid",
+        "arch",
+        "signed",
+        "fingerprints",
+        "encrypted",
+        "labels",
+        "definition",
+        "created_at",
+    ]
     raw_id_fields = ["container", "pushed_by"]
 
 
@@ -86,4 +111,39 @@ class TokenAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
     def has_add_permission(self, request) -> bool:  # tokens are made on the token page or CLI
+        return False
+
+
+class SigningKeyUserIdInline(admin.TabularInline):
+    model = SigningKeyUserId
+    extra = 0
+    can_delete = False
+    readonly_fields = ["user_id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    """Keys pushed with `apptainer key push`; admins remove abusive ones here."""
+
+    list_display = ["fingerprint", "uploaded_by", "algorithm", "bits", "revoked", "created_at"]
+    list_filter = ["revoked"]
+    search_fields = ["fingerprint", "user_ids__user_id", "uploaded_by__username"]
+    readonly_fields = [
+        "fingerprint",
+        "armored",
+        "algorithm",
+        "bits",
+        "key_created_at",
+        "expires_at",
+        "revoked",
+        "created_at",
+        "updated_at",
+    ]
+    raw_id_fields = ["uploaded_by"]
+    inlines = [SigningKeyUserIdInline]
+
+    def has_add_permission(self, request) -> bool:
         return False
