@@ -72,8 +72,10 @@ def main() -> int:
             hash_times.append(time.perf_counter() - t)
         meta_ms = statistics.median(meta_times) * 1000
         hash_ms = statistics.median(hash_times) * 1000
-        print(f"image: {image.stat().st_size} bytes, arch={metadata.get('arch')} signed={metadata.get('signed')} "
-              f"labels={metadata.get('labels')}")
+        print(
+            f"image: {image.stat().st_size} bytes, arch={metadata.get('arch')} signed={metadata.get('signed')} "
+            f"labels={metadata.get('labels')}"
+        )
         print(f"metadata read: median {meta_ms:.2f} ms over {args.rounds} rounds")
         print(f"sha256 pass:   median {hash_ms:.1f} ms over {args.rounds} rounds (page cache warm)")
         print(f"metadata_ms={meta_ms:.2f} hash_ms={hash_ms:.1f} overhead_percent={100 * meta_ms / hash_ms:.3f}")

@@ -67,6 +67,12 @@ def _bits(packet: object, algorithm_name: str) -> int:
 def parse_public_keys(data: bytes, *, max_keys: int = 10) -> list[ParsedKey]:
     """Every public key in ``data`` (armored or binary). Secret keys are refused."""
     try:
+        tags = [packet.tag for packet in PacketPile.from_bytes(data)]
+    except Exception as exc:  # pysequoia raises RuntimeError/ValueError for garbage
+        raise KeyParseError(f"not an OpenPGP public key: {_first_line(exc)}") from None
+    if any(tag in (Tag.SecretKey, Tag.SecretSubkey) for tag in tags):
+        raise KeyParseError("this is a secret (private) key: upload only the public key")
+    try:
         certs = pysequoia.Cert.split_bytes(data)
     except Exception as exc:  # pysequoia raises RuntimeError/ValueError for garbage
         raise KeyParseError(f"not an OpenPGP public key: {_first_line(exc)}") from None
@@ -76,8 +82,6 @@ def parse_public_keys(data: bytes, *, max_keys: int = 10) -> list[ParsedKey]:
         raise KeyParseError(f"too many keys in one request (at most {max_keys})")
     keys = []
     for cert in certs:
-        if cert.has_secret_keys:
-            raise KeyParseError("this is a secret (private) key: upload only the public key")
         armored = str(cert)
         try:
             packets = list(PacketPile.from_bytes(armored.encode()))
