@@ -25,9 +25,10 @@ from django.core.signals import setting_changed
 SETTING_NAME = "SYLABS_LIBRARY"
 
 DEFAULTS: dict[str, Any] = {
-    # Absolute base URL of the site as clients see it (scheme, host, optional path prefix where
-    # our URLs are mounted). None: built from each request's host, which is right unless a proxy
-    # rewrites the host or the scheme.
+    # Origin of the site as clients see it: scheme, host and port (plus a path prefix only when
+    # a proxy in front of Django adds one that Django does not see). Our own mount path is
+    # appended to it. None: taken from each request, which is right unless a proxy rewrites
+    # the host or the scheme.
     "PUBLIC_URL": None,
     # Privacy of new collections when the creator does not ask for private explicitly. The
     # Apptainer client always sends "private": false, so this is how a site makes pushes private.

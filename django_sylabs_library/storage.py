@@ -109,7 +109,7 @@ def delete_blob_if_unreferenced(blob_id: int) -> bool:
     try:
         image_storage().delete(name)
     except OSError:
-        logger.warning("could not delete blob file %s; the GC command will retry", name)
+        logger.warning("could not delete blob file %s; it stays on disk as an orphan", name)
     logger.info("removed unreferenced blob sha256.%s", blob.sha256)
     return True
 

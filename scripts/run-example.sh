@@ -46,7 +46,7 @@ cat <<MSG
 
  In another terminal:
 
-   apptainer remote add --insecure mylib 127.0.0.1:${port}
+   apptainer remote add --no-login --insecure mylib 127.0.0.1:${port}
    apptainer remote login mylib
        (paste the token above)
    apptainer push -U my.sif library://demo/collection/container:tag

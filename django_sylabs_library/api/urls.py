@@ -8,6 +8,7 @@ from django.urls import path, re_path
 from . import views
 
 urlpatterns = [
+    re_path(r"^/+(?P<rest>.*)$", views.collapse_slashes_view, name="collapse-slashes"),
     path("assets/config/config.prod.json", views.DiscoveryView.as_view(), name="discovery"),
     path("version", views.VersionView.as_view(), name="version"),
     path("v1/token-status", views.TokenStatusView.as_view(), name="token-status"),

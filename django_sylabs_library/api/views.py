@@ -8,11 +8,12 @@ error is ``{"error": {"code", "message"}}`` (``api/exceptions.py``).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
@@ -109,7 +110,6 @@ class DiscoveryView(LibraryView):
 
     authentication_classes: list[Any] = []
 
-    @extend_schema(summary="Service discovery document read by `apptainer remote`")
     def get(self, request: Any) -> Response:
         base = library_base_url(request)
         services: dict[str, Any] = {"libraryAPI": {"uri": base}, "tokenAPI": {"uri": base}}
@@ -262,7 +262,6 @@ class ImageListView(LibraryView):
 
 
 class ImageDetailView(LibraryView):
-    @extend_schema(parameters=[OpenApiParameter("arch", str, required=False)])
     def get(self, request: Any, ref: str) -> Response:
         image = image_flows.resolve_image(self.user(request), parse_ref(ref), _arch(request))
         return data(_image_json(image))
@@ -298,13 +297,6 @@ class ArchTagsView(TagsView):
 
 
 class SearchView(LibraryView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("value", str, required=True),
-            OpenApiParameter("arch", str, required=False),
-            OpenApiParameter("signed", str, required=False),
-        ]
-    )
     def get(self, request: Any) -> Response:
         user = self.user(request)
         params = request.query_params
@@ -453,6 +445,25 @@ class PartTargetView(LibraryView):
         response = Response({"status": "ok", "partNumber": part.number})
         response["ETag"] = part.etag
         return response
+
+
+def collapse_slashes(request: Any, rest: str = "") -> Any:
+    """Serve ``//v1/...`` like ``/v1/...``: a remote URI advertised with a trailing slash makes
+    the client build such paths (spec 1.1), and old Singularity clients send empty segments."""
+    from django.urls import Resolver404, resolve
+
+    path = re.sub("/{2,}", "/", request.path_info)
+    try:
+        match = resolve(path)
+    except Resolver404:
+        match = None
+    if match is None or match.func is collapse_slashes_view:
+        return UnknownEndpointView.as_view()(request, rest=rest)
+    request.path_info = path
+    return match.func(request, *match.args, **match.kwargs)
+
+
+collapse_slashes_view = csrf_exempt(collapse_slashes)
 
 
 class UnknownEndpointView(LibraryView):

@@ -59,14 +59,15 @@ def user_entity_name(user: Any) -> str | None:
 
 def get_entity(name: str) -> Entity:
     """Entities are public namespaces; their private collections are filtered elsewhere."""
-    name = (name or "").lower()
+    raw = name or ""
+    name = raw.lower()
     entity = Entity.objects.filter(name=name).first()
     if entity is None:
         # The reference guide looks entities up by username; accept that for users whose
         # username is not itself a valid entity name.
         from django.contrib.auth import get_user_model
 
-        user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: name}).first()
+        user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: raw[:150]}).first()
         if user is not None:
             entity = Entity.objects.filter(owner=user, personal=True).first()
     if entity is None:
@@ -245,15 +246,18 @@ def update_container(user: Any, container: Container, data: dict[str, Any]) -> C
     ``data`` has lower-cased keys (``api.parsing.read_json``).
     """
     permissions.require_push(user, container.collection)
-    fields = []
-    if "description" in data:
-        container.description = _description(data["description"])
-        fields.append("description")
-    if "fulldescription" in data:
-        container.full_description = _description(data["fulldescription"])
-        fields.append("full_description")
-    if fields:
-        container.save(update_fields=[*fields, "updated_at"])
+    # Validate everything before writing anything.
+    if "readonly" in data and not isinstance(data["readonly"], bool):
+        raise InvalidInput("readOnly must be true or false")
+    descriptions = {
+        field: _description(data[key])
+        for key, field in (("description", "description"), ("fulldescription", "full_description"))
+        if key in data
+    }
+    if descriptions:
+        for field, value in descriptions.items():
+            setattr(container, field, value)
+        container.save(update_fields=[*descriptions, "updated_at"])
     if "readonly" in data:
         set_container_read_only(user, container, data["readonly"])
     return container
