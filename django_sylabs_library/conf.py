@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
         "collections",
         "containers",
         "images",
+        "health",
+        "metrics",
     ],
     # Storage alias (a key of settings.STORAGES) that holds the image blobs. When the alias is
     # missing, Django's default storage is used.
@@ -81,10 +83,64 @@ DEFAULTS: dict[str, Any] = {
     "MULTIPART_PART_SIZE": 64 * 1024 * 1024,
     # Offer multipart uploads at all (False: the client falls back to one PUT).
     "MULTIPART_ENABLED": True,
-    # Bytes read from the request per call while streaming an upload.
+    # Bytes read from the request per call while streaming an upload (also the size of each of
+    # the buffers that the fast reader fills from the socket, see UPLOAD_READER).
     "UPLOAD_CHUNK_SIZE": 1024 * 1024,
+    # How upload bodies that pass through Django are read. "auto": under gunicorn, straight from
+    # the client socket into large buffers, with hashing and writing in a second thread
+    # (flows/bodyreader.py; several times fewer system calls and copies than wsgi.input);
+    # elsewhere, and for bodies without Content-Length, from wsgi.input. "wsgi": always
+    # wsgi.input.
+    "UPLOAD_READER": "auto",
     # Bytes per read when streaming a download without sendfile.
     "DOWNLOAD_CHUNK_SIZE": 1024 * 1024,
+    # How GET v1/imagefile/<ref> hands out the bytes (spec 5.1; docs/deployment.md):
+    #   "stream":    200 with the bytes through Django (sendfile for files on local disk). Works
+    #                with every client version; Range and ETag are honoured.
+    #   "presigned": 303 to a presigned GET on the object store (S3 storages only): bytes never
+    #                pass through Django, the client downloads with concurrent ranged requests.
+    #   "proxy":     303 to our own short-lived, token-free URL (same host) that serves ranges
+    #                from the store: concurrent ranged downloads, and no trouble with clients
+    #                that send their token to the 303 target (Apptainer 1.1 on AWS S3/MinIO).
+    # None: "presigned" on an S3 storage, "stream" otherwise.
+    "DOWNLOAD_MODE": None,
+    # Download mode for requests whose Authorization scheme is spelled "BEARER" (the clients of
+    # Apptainer 1.0 and 1.1). Apptainer 1.1 sends that header to any 303 target, and AWS S3,
+    # MinIO and Ceph refuse a presigned URL that also carries Authorization: set "proxy" (or
+    # "stream") there. None: the same as DOWNLOAD_MODE.
+    "LEGACY_CLIENT_DOWNLOAD_MODE": None,
+    # Lifetime of presigned and proxy download URLs, in seconds. The client fetches the parts of
+    # one download over the whole transfer, so this must outlast the slowest download.
+    "DOWNLOAD_URL_EXPIRY_SECONDS": 3600,
+    # Filesystem storages behind nginx or Apache: let the web server send the file.
+    #   None:               Django sends it (sendfile through wsgi.file_wrapper under gunicorn).
+    #   "x-accel-redirect": answer with X-Accel-Redirect: SENDFILE_URL_PREFIX + blob name, for an
+    #                       nginx `internal` location whose alias is the storage's location.
+    #   "x-sendfile":       answer with X-Sendfile: <absolute path> (Apache mod_xsendfile,
+    #                       lighttpd).
+    "SENDFILE_MODE": None,
+    # URL prefix of nginx's internal location for SENDFILE_MODE "x-accel-redirect".
+    "SENDFILE_URL_PREFIX": "/_sylabs_library_blobs/",
+    # S3 storages: the endpoint that clients use for presigned URLs, when it differs from the
+    # one the app uses (the storage's own endpoint_url / AWS_S3_ENDPOINT_URL), e.g. an internal
+    # http://seaweedfs:8333 for the app and https://s3.example.org for clients. The presigned
+    # URL signs the host, so this must be exactly what clients connect to. None: the storage's.
+    "S3_EXTERNAL_ENDPOINT_URL": None,
+    # S3 storages: key prefix (inside the storage's location) of uploads in progress; finished,
+    # verified uploads are copied to blobs/sha256/.. and the temporary object is deleted.
+    "S3_UPLOAD_PREFIX": "uploads/",
+    # Abandoned uploads (sylabs_library_gc, flows.uploads.cleanup_abandoned_uploads): an upload
+    # whose URL expired more than this many seconds ago is aborted and its temporary file or
+    # object deleted (the grace lets a PUT that started just before the expiry finish).
+    "UPLOAD_GC_GRACE_SECONDS": 3600,
+    # Prometheus metrics at <mount>/metrics (needs prometheus-client: the [metrics] extra).
+    # With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR (docs/deployment.md).
+    "METRICS_ENABLED": False,
+    # When set, /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
+    "METRICS_TOKEN": None,
+    # <mount>/health also checks that the image storage answers (an S3 HeadBucket, or the
+    # storage folder being writable). False: database only.
+    "HEALTH_CHECK_STORAGE": True,
     # Largest JSON body accepted by the API (bytes).
     "MAX_JSON_BODY": 64 * 1024,
     # Most results per kind (entity, collection, container, image) returned by v1/search.

@@ -66,3 +66,10 @@ class ContainerReadOnly(Forbidden):
 
 class TagFrozen(Forbidden):
     default_message = "Permission denied: the tag is frozen"
+
+
+class StorageUnavailable(LibraryError):
+    """The image store did not answer (S3 endpoint down, credentials refused...)."""
+
+    status = 503
+    default_message = "The image store is not reachable; try again later"

@@ -9,18 +9,88 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
+from django.db.models.deletion import CASCADE, SET_NULL, ProtectedError
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .refs import NAME_MAX_LENGTH, TAG_MAX_LENGTH
 
 
+class Team(models.Model):
+    """A team: a Django ``Group`` whose members act as owners of the team's entities.
+
+    The team's name is a valid entity name; ``flows.teams.create_team`` creates the team's
+    entity of the same name. Members are the group's users (``team.group.user_set``), so groups
+    synchronised from LDAP or SSO can become teams.
+    """
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="sylabs_team")
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH,
+        unique=True,
+        help_text="Lower-case letters and digits, optionally split by single '.', '_' or '-'.",
+    )
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def PROTECT_CONTENT(collector: Any, field: Any, sub_objs: Any, using: str) -> None:  # noqa: N802 (like CASCADE)
+    """``on_delete`` of ``Entity.owner`` and ``Entity.team``: never lose images silently.
+
+    When the owning user (or team) is deleted, each of its entities is
+
+    * kept, when it has another owner (a team, or a user for a team's entity): only the link
+      to the deleted owner is cleared;
+    * deleted with it, when it holds no collection (e.g. a personal entity never pushed to);
+    * protected otherwise: the deletion is refused with ``ProtectedError`` (the admin lists the
+      entities as protected objects). Transfer or remove their content first
+      (``flows.users.transfer_content`` / ``remove_content``, or the user admin's action).
+    """
+    objs = list(sub_objs)
+    if not objs:
+        return
+    other = "team_id" if field.name == "owner" else "owner_id"
+    with_collections = set(
+        Collection.objects.using(using)
+        .filter(entity_id__in=[o.pk for o in objs])
+        .values_list("entity_id", flat=True)
+        .distinct()
+    )
+    keep = [o for o in objs if getattr(o, other) is not None]
+    rest = [o for o in objs if getattr(o, other) is None]
+    protected = [o for o in rest if o.pk in with_collections]
+    empty = [o for o in rest if o.pk not in with_collections]
+    if protected:
+        names = ", ".join(sorted(o.name for o in protected))
+        raise ProtectedError(
+            f"Cannot delete: entities {names} hold collections. Transfer them to another owner or team, "
+            "or remove their content, first.",
+            set(protected),
+        )
+    if keep:
+        SET_NULL(collector, field, keep, using)
+    if empty:
+        CASCADE(collector, field, empty, using)
+
+
 class Entity(models.Model):
-    """A namespace: a user's own (``personal``), or one created by staff for a group or site."""
+    """A namespace: a user's own (``personal``), a team's, or one created by staff.
+
+    Owners of an entity are its ``owner`` user and, when ``team`` is set, every member of the
+    team (``permissions.owns_entity``).
+    """
 
     name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     description = models.TextField(blank=True, default="")
@@ -28,8 +98,16 @@ class Entity(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=PROTECT_CONTENT,
         related_name="sylabs_entities",
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=PROTECT_CONTENT,
+        related_name="entities",
+        help_text="Members of this team act as owners of the entity's collections.",
     )
     personal = models.BooleanField(
         default=False, help_text="The owner's own namespace, created on first token use or push."
@@ -157,6 +235,10 @@ class Image(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
+    first_tagged_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a tag first pointed here; images never tagged are leftovers of refused pushes.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

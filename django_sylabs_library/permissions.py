@@ -3,8 +3,9 @@
 Every API view, web page, admin action and management command asks these functions. Roles on a
 collection (containers and images follow their collection):
 
-* **owner**: the owner of the collection's entity, a user or group granted ``push_collection``
-  through guardian, or a superuser. Owners push, tag, delete, freeze and change privacy.
+* **owner**: the owner of the collection's entity, a member of the entity's team, a user or
+  group granted ``push_collection`` through guardian, or a superuser. Owners push, tag, delete,
+  freeze, change privacy and manage collaborators.
 * **collaborator**: a user or group granted ``pull_collection``. Collaborators see and pull a
   private collection but may not push (the reference guide's rule).
 * **reader**: anyone, including anonymous clients, on a public collection.
@@ -29,6 +30,7 @@ from .models import (
     Container,
     Entity,
     Image,
+    Team,
 )
 
 PULL = "pull_collection"
@@ -50,10 +52,34 @@ def is_superuser(user: Any) -> bool:
     return _is_authenticated(user) and bool(getattr(user, "is_superuser", False))
 
 
+def is_team_member(user: Any, team_id: Any) -> bool:
+    """Whether the user is in the team's group (one query)."""
+    if team_id is None or not _is_authenticated(user):
+        return False
+    return Team.objects.filter(pk=team_id, group__user=user).exists()
+
+
 def owns_entity(user: Any, entity: Entity) -> bool:
+    """The entity's owner user, any member of its team, or a superuser (cached on the entity)."""
     if not _is_authenticated(user):
         return False
-    return is_superuser(user) or (entity.owner_id is not None and entity.owner_id == user.pk)
+    if is_superuser(user) or (entity.owner_id is not None and entity.owner_id == user.pk):
+        return True
+    if entity.team_id is None:
+        return False
+    cache = entity.__dict__.setdefault("_sylabs_team_member", {})
+    key = (user.pk, entity.team_id)
+    if key not in cache:
+        cache[key] = is_team_member(user, entity.team_id)
+    return cache[key]
+
+
+def owned_entities(user: Any, queryset: QuerySet[Entity] | None = None) -> QuerySet[Entity]:
+    """Entities the user owns directly or through a team (superusers: their own and teams' only)."""
+    qs = Entity.objects.all() if queryset is None else queryset
+    if not _is_authenticated(user):
+        return qs.none()
+    return qs.filter(Q(owner=user) | Q(team__in=Team.objects.filter(group__user=user).values("pk")))
 
 
 def _granted_codenames(user: Any, collection: Collection) -> set[str]:
@@ -139,7 +165,15 @@ def visible_collections(user: Any, queryset: QuerySet[Collection] | None = None)
     granted_to_groups = CollectionGroupObjectPermission.objects.filter(
         group__user=user, permission__codename__in=[PULL, PUSH]
     ).values("content_object_id")
-    return qs.filter(Q(private=False) | Q(entity__owner=user) | Q(pk__in=granted) | Q(pk__in=granted_to_groups))
+    team_entities = Entity.objects.filter(team__group__user=user).values("pk")
+    # Subqueries, not joins: one SQL statement and no duplicate rows.
+    return qs.filter(
+        Q(private=False)
+        | Q(entity__owner=user)
+        | Q(entity__in=team_entities)
+        | Q(pk__in=granted)
+        | Q(pk__in=granted_to_groups)
+    )
 
 
 def visible_containers(user: Any, queryset: QuerySet[Container] | None = None) -> QuerySet[Container]:
@@ -167,6 +201,29 @@ def revoke(collection: Collection, user_or_group: Any) -> None:
     collection.__dict__.pop("_sylabs_roles", None)
 
 
+def grants(collection: Collection) -> tuple[list[tuple[Any, Role]], list[tuple[Any, Role]]]:
+    """Who was granted what on a collection: ``(users, groups)``, each a list of
+    ``(user_or_group, Role.COLLABORATOR | Role.OWNER)`` sorted by name (two queries)."""
+    users: dict[int, tuple[Any, Role]] = {}
+    for row in CollectionUserObjectPermission.objects.filter(
+        content_object=collection, permission__codename__in=[PULL, PUSH]
+    ).select_related("user", "permission"):
+        role = Role.OWNER if row.permission.codename == PUSH else Role.COLLABORATOR
+        if row.user_id not in users or users[row.user_id][1] < role:
+            users[row.user_id] = (row.user, role)
+    groups: dict[int, tuple[Any, Role]] = {}
+    for row in CollectionGroupObjectPermission.objects.filter(
+        content_object=collection, permission__codename__in=[PULL, PUSH]
+    ).select_related("group__sylabs_team", "permission"):
+        role = Role.OWNER if row.permission.codename == PUSH else Role.COLLABORATOR
+        if row.group_id not in groups or groups[row.group_id][1] < role:
+            groups[row.group_id] = (row.group, role)
+    return (
+        sorted(users.values(), key=lambda item: item[0].get_username().lower()),
+        sorted(groups.values(), key=lambda item: item[0].name.lower()),
+    )
+
+
 __all__ = [
     "Role",
     "can_create_entity",
@@ -175,7 +232,10 @@ __all__ = [
     "collection_role",
     "grant_collaborator",
     "grant_owner",
+    "grants",
     "is_superuser",
+    "is_team_member",
+    "owned_entities",
     "owns_entity",
     "require_create_collection",
     "require_push",

@@ -4,13 +4,20 @@ A blob is stored once per SHA-256 under ``blobs/sha256/<2 hex>/<64 hex>`` in the
 named by ``SYLABS_LIBRARY["STORAGE_ALIAS"]``. Uploads are streamed into a temporary file first
 (hashing as they go); only verified bytes become a blob. On a filesystem storage the temporary
 file sits on the same filesystem and is renamed into place, never copied.
+
+On an S3 storage (django-storages) clients upload to a temporary object through presigned
+URLs; once verified, it is copied server-side to the blob key and deleted (``s3.py``,
+``store_blob_from_object``). Either way a blob is stored once per SHA-256 and removed only
+when no image references it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -29,6 +36,25 @@ def image_storage() -> Storage:
     if alias and alias in getattr(settings, "STORAGES", {}):
         return storages[alias]
     return default_storage
+
+
+def is_s3() -> bool:
+    """Whether images live on an S3 store (django-storages ``S3Storage`` or a subclass)."""
+    from .s3 import is_s3_storage
+
+    return is_s3_storage(image_storage())
+
+
+def s3_store() -> Any:
+    """The :class:`~django_sylabs_library.s3.S3Store` of the image storage (kept on it)."""
+    from .s3 import S3Store
+
+    storage = image_storage()
+    store = getattr(storage, "_sylabs_s3_store", None)
+    if store is None:
+        store = S3Store(storage)
+        storage._sylabs_s3_store = store
+    return store
 
 
 def upload_temp_dir() -> Path:
@@ -86,6 +112,56 @@ def store_blob(temp_path: Path, sha256_hex: str, size: int) -> Blob:
     return blob
 
 
+def store_blob_from_object(temp_key: str, sha256_hex: str, size: int) -> Blob:
+    """Turn a verified temporary S3 object into a blob (or reuse the blob with those bytes).
+
+    The object is copied server-side to the content-addressed key and the temporary object
+    deleted; it is gone afterwards in every case.
+    """
+    store = s3_store()
+    existing = Blob.objects.filter(sha256=sha256_hex).first()
+    if existing is not None:
+        _delete_object_quietly(store, temp_key)
+        return existing
+    name = blob_name(sha256_hex)
+    try:
+        store.copy(temp_key, store.key(name), size)
+    finally:
+        _delete_object_quietly(store, temp_key)
+    try:
+        with transaction.atomic():
+            blob = Blob.objects.create(sha256=sha256_hex, size=size, storage_name=name)
+    except IntegrityError:
+        # Another upload of the same bytes won the race. Same key, same bytes: nothing to delete.
+        return Blob.objects.get(sha256=sha256_hex)
+    logger.info("stored blob sha256.%s (%d bytes) from %s", sha256_hex, size, temp_key)
+    return blob
+
+
+def _delete_object_quietly(store: Any, key: str) -> None:
+    try:
+        store.delete(key)
+    except Exception:  # noqa: BLE001 - the GC command removes what is left
+        logger.warning("could not delete temporary object %s; sylabs_library_gc will", key, exc_info=True)
+
+
+def check_storage() -> None:
+    """Raise if the image storage cannot be reached (health endpoint): a HeadBucket on S3, a
+    writable folder on a filesystem storage, ``exists()`` elsewhere."""
+    storage = image_storage()
+    if is_s3():
+        s3_store().head_bucket()
+        return
+    location = getattr(storage, "location", None)
+    if location:
+        path = Path(location)
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OSError(f"{path} is not writable")
+        return
+    storage.exists("blobs")
+
+
 def open_blob(blob: Blob):
     return image_storage().open(blob.storage_name, "rb")
 
@@ -107,8 +183,12 @@ def delete_blob_if_unreferenced(blob_id: int) -> bool:
         name = blob.storage_name
         blob.delete()
     try:
-        image_storage().delete(name)
-    except OSError:
+        if is_s3():
+            store = s3_store()
+            store.delete(store.key(name))
+        else:
+            image_storage().delete(name)
+    except Exception:  # noqa: BLE001 - the row is gone; the bytes stay as an orphan
         logger.warning("could not delete blob file %s; it stays on disk as an orphan", name)
     logger.info("removed unreferenced blob sha256.%s", blob.sha256)
     return True

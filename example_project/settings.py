@@ -11,6 +11,18 @@ between machines comes from the environment:
 ``SYLABS_EXAMPLE_HTTPS``      ``1`` behind a TLS-terminating proxy: HTTPS redirect, secure cookies, HSTS
 ``SYLABS_EXAMPLE_KEYSERVER_ANY_EMAIL`` ``1`` lets any logged-in user push any key (default: verified e-mails only)
 ``SYLABS_EXAMPLE_PUBLIC_URL`` the URL clients use (e.g. ``https://library.example.org``); default: from the request
+
+Images on an S3 store instead of the data dir (needs ``pip install django-sylabs-library[s3]``):
+
+``SYLABS_EXAMPLE_S3_ENDPOINT``          S3 endpoint the app uses, e.g. ``http://127.0.0.1:8333``; S3 is on when set
+``SYLABS_EXAMPLE_S3_BUCKET``            bucket (default ``images``)
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``  credentials (read by django-storages/boto3 from the environment)
+``SYLABS_EXAMPLE_S3_EXTERNAL_ENDPOINT`` endpoint clients reach for presigned URLs, when it differs
+``SYLABS_EXAMPLE_S3_REGION``            region name (default ``us-east-1``)
+``SYLABS_EXAMPLE_DOWNLOAD_MODE``        ``presigned`` | ``proxy`` | ``stream`` (default: presigned on S3, else stream)
+``SYLABS_EXAMPLE_LEGACY_DOWNLOAD_MODE`` download mode for Apptainer 1.0/1.1 (``BEARER``) clients
+``SYLABS_EXAMPLE_SENDFILE``             ``x-accel-redirect`` or ``x-sendfile`` behind nginx/Apache (filesystem only)
+``SYLABS_EXAMPLE_METRICS``              ``1`` serves Prometheus metrics at ``/metrics``
 """
 
 from __future__ import annotations
@@ -135,12 +147,28 @@ STORAGES = {
     },
     # Not the manifest variant: that one makes every page fail until collectstatic has run.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-    # The container images. Swap for storages.backends.s3.S3Storage with django-sylabs-library[s3].
+    # The container images: a folder in the data dir, or an S3 bucket (below).
     "sylabs_library": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(DATA_DIR / "images")},
     },
 }
+
+S3_ENDPOINT = os.environ.get("SYLABS_EXAMPLE_S3_ENDPOINT") or None
+if S3_ENDPOINT:
+    STORAGES["sylabs_library"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("SYLABS_EXAMPLE_S3_BUCKET") or "images",
+            "endpoint_url": S3_ENDPOINT,
+            "region_name": os.environ.get("SYLABS_EXAMPLE_S3_REGION") or "us-east-1",
+            # Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment.
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "file_overwrite": True,
+            "querystring_auth": True,
+        },
+    }
 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
@@ -152,6 +180,11 @@ SYLABS_LIBRARY = {
     # e-mail addresses; SYLABS_EXAMPLE_KEYSERVER_ANY_EMAIL=1 accepts any key from a logged-in
     # user (the conformance run pushes throwaway keys with random addresses).
     "KEYSERVER_REQUIRE_VERIFIED_EMAIL": not _env_flag("SYLABS_EXAMPLE_KEYSERVER_ANY_EMAIL"),
+    "S3_EXTERNAL_ENDPOINT_URL": os.environ.get("SYLABS_EXAMPLE_S3_EXTERNAL_ENDPOINT") or None,
+    "DOWNLOAD_MODE": os.environ.get("SYLABS_EXAMPLE_DOWNLOAD_MODE") or None,
+    "LEGACY_CLIENT_DOWNLOAD_MODE": os.environ.get("SYLABS_EXAMPLE_LEGACY_DOWNLOAD_MODE") or None,
+    "SENDFILE_MODE": os.environ.get("SYLABS_EXAMPLE_SENDFILE") or None,
+    "METRICS_ENABLED": _env_flag("SYLABS_EXAMPLE_METRICS"),
 }
 
 REST_FRAMEWORK = {

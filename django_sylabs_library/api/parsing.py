@@ -28,6 +28,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInput(f"malformed JSON body: {name} is not valid JSON")
+
+
 def read_json(request: HttpRequest) -> dict[str, Any]:
     """The request's JSON object (``{}`` for an empty body), with lower-cased keys."""
     limit = int(library_settings.MAX_JSON_BODY)
@@ -44,7 +48,7 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw, object_pairs_hook=_object)
+        data = json.loads(raw, object_pairs_hook=_object, parse_constant=_refuse_constant)
     except RecursionError:
         raise InvalidInput("JSON body is nested too deeply") from None
     except UnicodeDecodeError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
@@ -21,17 +22,18 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import API_VERSION, __version__, permissions
+from .. import API_VERSION, __version__, metrics, permissions
 from ..conf import library_settings
 from ..exceptions import InvalidInput, NotAuthenticated, NotFound
 from ..flows import images as image_flows
 from ..flows import namespaces, search, tags, uploads
+from ..flows.bodyreader import request_body
 from ..flows.keys import keys_for_fingerprints
 from ..models import Collection, Container, Entity, Image
 from ..refs import parse_ref
 from . import serializers as s
 from .authentication import BearerTokenAuthentication
-from .downloads import blob_response
+from .downloads import blob_for_token, blob_response, download_mode, presigned_location, proxy_token, redirect_response
 from .exceptions import library_exception_handler
 from .parsing import content_length, read_json
 
@@ -58,6 +60,18 @@ class LibraryView(APIView):
 
     def get_exception_handler(self) -> Any:
         return library_exception_handler
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if metrics.enabled():
+            started = getattr(self, "_started", None)
+            elapsed = time.monotonic() - started if started is not None else 0.0
+            metrics.observe_request(type(self).__name__, request.method, response.status_code, elapsed)
+        return response
 
     @staticmethod
     def user(request: Any) -> Any:
@@ -348,14 +362,32 @@ class ImageFileView(LibraryView):
         container = image.container
         tag = ref.rpartition(":")[2] if ":" in ref else "latest"
         filename = f"{container.name}_{tag if not tag.startswith('sha256.') else image.sha256_hex[:12]}.sif"
-        return blob_response(request._request, image.blob, filename)
+        raw = request._request
+        mode = download_mode(raw)
+        if mode == "presigned":
+            return redirect_response(presigned_location(image.blob, filename), mode)
+        if mode == "proxy":
+            path = reverse("django_sylabs_library:download-target", kwargs={"token": proxy_token(image.blob, filename)})
+            return redirect_response(absolute_url(request, path), mode)
+        return blob_response(raw, image.blob, filename)
 
     def post(self, request: Any, ref: str) -> Response:
         user = self.require_user(request)
         image = image_flows.image_by_id(user, ref)
         raw = request._request
-        uploads.receive_legacy(user, image, raw.read, content_length(raw))
+        uploads.receive_legacy(user, image, request_body(raw), content_length(raw))
         return data({"status": "ok"})
+
+
+class DownloadTargetView(LibraryView):
+    """The ``proxy`` download mode's 303 target: the signed token in the path is the credential,
+    so any Authorization header (Apptainer 1.1 sends its token here) is ignored; Range honoured."""
+
+    authentication_classes: list[Any] = []
+
+    def get(self, request: Any, token: str) -> Any:
+        blob, filename = blob_for_token(token)
+        return blob_response(request._request, blob, filename, mode="proxy")
 
 
 class ImageFileV2View(LibraryView):
@@ -364,8 +396,10 @@ class ImageFileV2View(LibraryView):
     def post(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
         image = image_flows.image_by_id(user, image_id)
-        secret = uploads.start_single(user, image, read_json(request))
-        url = absolute_url(request, reverse("django_sylabs_library:upload-target", kwargs={"secret": secret}))
+        target = uploads.start_single(user, image, read_json(request))
+        url = target.url or absolute_url(
+            request, reverse("django_sylabs_library:upload-target", kwargs={"secret": target.secret})
+        )
         return data({"uploadURL": url})
 
 
@@ -395,15 +429,17 @@ class MultipartView(LibraryView):
                 "uploadID": session.upload_id,
                 "totalParts": session.total_parts,
                 "partSize": session.part_size,
-                "options": {"s3compliant": "true"},
+                "options": uploads.multipart_options(),
             }
         )
 
     def put(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
         image = image_flows.image_by_id(user, image_id)
-        secret = uploads.start_part(user, image, read_json(request))
-        url = absolute_url(request, reverse("django_sylabs_library:part-target", kwargs={"secret": secret}))
+        target = uploads.start_part(user, image, read_json(request))
+        url = target.url or absolute_url(
+            request, reverse("django_sylabs_library:part-target", kwargs={"secret": target.secret})
+        )
         return data({"presignedURL": url})
 
 
@@ -430,7 +466,7 @@ class UploadTargetView(LibraryView):
 
     def put(self, request: Any, secret: str) -> Response:
         raw = request._request
-        session = uploads.receive_single(secret, raw.read, content_length(raw))
+        session = uploads.receive_single(secret, request_body(raw), content_length(raw))
         response = Response({"status": "ok"})
         response["ETag"] = f'"{session.expected_sha256}"'
         return response
@@ -441,7 +477,7 @@ class PartTargetView(LibraryView):
 
     def put(self, request: Any, secret: str) -> Response:
         raw = request._request
-        part = uploads.receive_part(secret, raw.read, content_length(raw))
+        part = uploads.receive_part(secret, request_body(raw), content_length(raw))
         response = Response({"status": "ok", "partNumber": part.number})
         response["ETag"] = part.etag
         return response

@@ -182,10 +182,14 @@ def delete_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
 
 
 def discard_orphan(image: Image) -> bool:
-    """Remove an image that was uploaded for a refused push and that no tag points to."""
+    """Remove an image that was uploaded for a refused push: one no tag has ever pointed to.
+
+    An image that was tagged once and is untagged now (its tag moved on) stays: it is still
+    pullable by hash, and a refused push of the same bytes must not take it away.
+    """
     with transaction.atomic():
         locked = Image.objects.select_for_update().filter(pk=image.pk).first()
-        if locked is None or locked.tags.exists():
+        if locked is None or locked.first_tagged_at is not None or locked.tags.exists():
             return False
         locked.delete()
     logger.info("discarded untagged image %s after a refused tag", image.hash)

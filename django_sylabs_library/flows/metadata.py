@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..conf import library_settings
 from ..exceptions import InvalidInput
@@ -14,8 +14,9 @@ from ..sif.reader import SifError, read_sif
 logger = logging.getLogger(__name__)
 
 
-def inspect_file(path: Path | str) -> dict[str, Any]:
-    """JSON-safe metadata of a local file; ``{"sif": False, "error": ...}`` when it is no SIF.
+def inspect_file(path: Path | str | IO[bytes]) -> dict[str, Any]:
+    """JSON-safe metadata of a local file (or a seekable binary file object, such as a ranged
+    reader over an S3 object); ``{"sif": False, "error": ...}`` when it is no SIF.
 
     Refuses the upload (InvalidInput) for non-SIF bytes when ``REQUIRE_SIF`` is on.
     """
@@ -35,6 +36,9 @@ def inspect_file(path: Path | str) -> dict[str, Any]:
         "fingerprints": sorted(info.fingerprints),
         "encrypted": bool(info.encrypted),
     }
+
+
+inspect_fileobj = inspect_file
 
 
 def apply_metadata(image: Any, metadata: dict[str, Any]) -> list[str]:

@@ -261,3 +261,46 @@ def update_container(user: Any, container: Container, data: dict[str, Any]) -> C
     if "readonly" in data:
         set_container_read_only(user, container, data["readonly"])
     return container
+
+
+def set_collection_private(user: Any, collection: Collection, private: Any) -> Collection:
+    """Make a collection private or public (owners only).
+
+    A private collection disappears at once for everyone but its owners and collaborators:
+    pages, API answers, searches and counts leave it out.
+    """
+    if not isinstance(private, bool):
+        raise InvalidInput("private must be true or false")
+    permissions.require_push(user, collection)
+    if collection.private != private:
+        collection.private = private
+        collection.save(update_fields=["private", "updated_at"])
+        logger.info("collection %s private=%s (user id %s)", collection, private, getattr(user, "pk", None))
+    return collection
+
+
+def delete_collection(user: Any, collection: Collection) -> dict[str, int]:
+    """Delete a collection with its containers, images and tags (owners only).
+
+    Refused, deleting nothing, while any of its containers is read-only or any tag is frozen
+    (the delete rule of the API, applied to everything the collection holds). Stored files go
+    once no image references them (``receivers.py``). Returns what was deleted.
+    """
+    from .protection import ContentFrozen, collection_blockers
+
+    permissions.require_push(user, collection)
+    with transaction.atomic():
+        locked = Collection.objects.select_for_update().filter(pk=collection.pk).first()
+        if locked is None:
+            raise NotFound(f"collection {collection} not found")
+        blockers = collection_blockers([locked.pk])
+        if blockers:
+            raise ContentFrozen(f"Permission denied: collection {collection} cannot be deleted: {blockers[locked.pk]}")
+        _, counts = locked.delete()
+    summary = {
+        "containers": counts.get("django_sylabs_library.Container", 0),
+        "images": counts.get("django_sylabs_library.Image", 0),
+        "tags": counts.get("django_sylabs_library.Tag", 0),
+    }
+    logger.info("collection %s deleted by user id %s (%s)", collection, getattr(user, "pk", None), summary)
+    return summary

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .. import permissions
 from ..conf import library_settings
@@ -89,6 +90,9 @@ def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any 
                         previous,
                         image.hash,
                     )
+                Image.objects.filter(pk=image.pk, first_tagged_at__isnull=True).update(
+                    first_tagged_at=timezone.now()
+                )
                 return current
         except TagFrozen:
             discard_orphan(image)

@@ -7,20 +7,32 @@ failure leaves the image ``uploaded: false``, moves no tag, removes the temporar
 new ``POST v2/imagefile/<id>`` starts afresh. Upload URLs we issue carry their own one-time
 secret (the client sends no token on them, spec 5.3); only the secret's SHA-256 is stored.
 
+On an S3 storage the v2 upload URLs are presigned URLs of the store instead, and multipart
+uploads are S3's own (``s3.py``): the bytes never pass through Django. The temporary object's
+key is kept in ``UploadSession.temp_name`` (for multipart followed by a tab and S3's UploadId
+when it fits). ``_complete`` / ``_multipart_complete`` then check the size with HeadObject and
+hash the object read back from the store before the image counts as uploaded.
+
+Bodies that do pass through Django are read with ``bodyreader.request_body`` (straight from
+gunicorn's socket into large buffers, hashing and writing in a second thread).
+
 JSON bodies reach these functions with lower-cased keys (``api.parsing.read_json``), since the
 Go client's decoder matches keys case-insensitively and so must we.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +40,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from .. import permissions
+from .. import metrics, permissions
 from ..conf import library_settings
 from ..exceptions import (
     ContainerReadOnly,
@@ -38,12 +50,14 @@ from ..exceptions import (
     LibraryError,
     NotFound,
     PayloadTooLarge,
+    StorageUnavailable,
 )
 from ..models import Image, UploadPart, UploadSession, hash_secret
 from ..refs import HEX64_RE
-from ..storage import remove_file, store_blob, upload_temp_dir
+from ..s3 import part_plan
+from ..storage import is_s3, remove_file, s3_store, store_blob, store_blob_from_object, upload_temp_dir
 from .images import mark_uploaded
-from .metadata import inspect_file
+from .metadata import inspect_file, inspect_fileobj
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +128,58 @@ def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Receive
     return Received(digest.hexdigest(), length)
 
 
+class _SinkError(Exception):
+    """Writing the received bytes failed (disk full...), as opposed to the client going away."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(str(exc))
+        self.os_error = exc
+
+
+def _receive(read: Reader, length: int, write: Callable[[memoryview | bytes], Any]) -> Received:
+    """``_stream`` or, when ``read`` can pump the socket directly, the two-thread pipeline."""
+    if not getattr(read, "can_pump", False):
+        received = _stream(read, length, write)
+        metrics.upload_bytes("app", length)
+        return received
+    digest = hashlib.sha256()
+
+    def store(view: memoryview) -> None:
+        try:
+            write(view)
+        except OSError as exc:
+            raise _SinkError(exc) from exc
+
+    try:
+        count = read.pump(length, [digest.update, store])  # type: ignore[attr-defined]
+    except _SinkError as exc:
+        raise exc.os_error from exc
+    except OSError as exc:
+        raise IncompleteUpload(f"upload interrupted: {exc.strerror or exc}") from exc
+    if count != length:
+        raise IncompleteUpload(f"upload incomplete: received {count} of {length} bytes")
+    metrics.upload_bytes("app", length)
+    return Received(digest.hexdigest(), length)
+
+
+def _write_all(fd: int, view: memoryview | bytes, position: int | None = None) -> int:
+    view = memoryview(view)
+    written = 0
+    while written < len(view):
+        if position is None:
+            written += os.write(fd, view[written:])
+        else:
+            written += os.pwrite(fd, view[written:], position + written)
+    return written
+
+
 def _receive_to_file(read: Reader, length: int, path: Path) -> Received:
     try:
-        with open(path, "wb") as out:
-            return _stream(read, length, out.write)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            return _receive(read, length, lambda chunk: _write_all(fd, chunk))
+        finally:
+            os.close(fd)
     except OSError as exc:
         remove_file(path)
         raise _os_error(exc) from exc
@@ -146,7 +208,12 @@ def upload_summary(image: Image) -> dict[str, Any]:
         Image.objects.filter(container__collection__entity=entity, uploaded=True).aggregate(total=Sum("size"))["total"]
         or 0
     )
-    return {"quota": {"quotaTotal": entity.quota, "quotaUsage": usage}, "containerUrl": ""}
+    from ..web.links import container_url_for_client  # the container page, when the web pages are mounted
+
+    return {
+        "quota": {"quotaTotal": entity.quota, "quotaUsage": usage},
+        "containerUrl": container_url_for_client(image.container),
+    }
 
 
 # --- v1: the body of POST v1/imagefile/<id> -------------------------------------------------
@@ -183,14 +250,23 @@ def _fail(session: UploadSession, path: Path | None, exc: Exception) -> None:
     if path is not None:
         remove_file(path)
     UploadSession.objects.filter(pk=session.pk).update(state=State.FAILED, error=str(exc)[:500])
+    metrics.upload_failed("filesystem")
     logger.warning("upload %s of image %s failed: %s", session.upload_id, session.image_id, exc)
 
 
 # --- v2 single part ---------------------------------------------------------------------------
 
 
-def start_single(user: Any, image: Image, data: dict[str, Any]) -> str:
-    """POST v2/imagefile/<id>: returns the one-time secret for the upload URL."""
+@dataclass
+class UploadTarget:
+    """Where the client PUTs: a presigned URL of the store, or the secret of our own URL."""
+
+    url: str | None = None
+    secret: str | None = None
+
+
+def start_single(user: Any, image: Image, data: dict[str, Any]) -> UploadTarget:
+    """POST v2/imagefile/<id>: a presigned PUT URL (S3) or the one-time secret of our own."""
     _writable_image(user, image)
     size = _check_size(data.get("filesize"))
     sha = data.get("sha256sum")
@@ -202,6 +278,21 @@ def start_single(user: Any, image: Image, data: dict[str, Any]) -> str:
     md5 = data.get("md5sum")
     if md5 not in (None, "") and not isinstance(md5, str):
         raise InvalidInput("md5sum must be a string")
+    if is_s3():
+        session = UploadSession.objects.create(
+            image=image,
+            kind=UploadSession.Kind.SINGLE,
+            expected_size=size,
+            expected_sha256=image.sha256_hex,
+            created_by=user,
+            expires_at=_expiry(),
+        )
+        store = s3_store()
+        key = store.key(_s3_temp_name(session))
+        UploadSession.objects.filter(pk=session.pk).update(temp_name=key)
+        with _store_errors():
+            url = store.presign_put(key, int(library_settings.UPLOAD_URL_EXPIRY_SECONDS))
+        return UploadTarget(url=url)
     secret = secrets.token_urlsafe(32)
     UploadSession.objects.create(
         image=image,
@@ -212,7 +303,106 @@ def start_single(user: Any, image: Image, data: dict[str, Any]) -> str:
         created_by=user,
         expires_at=_expiry(),
     )
-    return secret
+    return UploadTarget(secret=secret)
+
+
+# --- S3 helpers -------------------------------------------------------------------------------
+
+
+def _s3_temp_name(session: UploadSession) -> str:
+    return f"{library_settings.S3_UPLOAD_PREFIX}{session.upload_id}"
+
+
+def _s3_key_and_upload_id(session: UploadSession) -> tuple[str, str | None]:
+    key, _, upload_id = session.temp_name.partition("\t")
+    return key, (upload_id or None)
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """boto3/botocore failures become a 503 the client can show (the store is down, or refuses
+    our credentials); the details go to the log."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - only reached with an S3 storage, which needs boto3
+        yield
+        return
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("object store request failed: %s", exc)
+        raise StorageUnavailable() from exc
+
+
+def _verify_object(session: UploadSession, key: str) -> tuple[Any, dict[str, Any]]:
+    """Size (HeadObject), SHA-256 (read back from the store), SIF metadata (ranged GETs) of an
+    uploaded temporary object; on success it becomes a blob. Returns ``(blob, metadata)``."""
+    store = s3_store()
+    started = time.monotonic()
+    with _store_errors():
+        size = store.size(key)
+        if size is None:
+            raise InvalidInput("no upload arrived: PUT the file to the upload URL first")
+        if size != session.expected_size:
+            raise InvalidInput(f"upload size {size} does not match the expected {session.expected_size} bytes")
+        try:
+            sha = store.sha256_of(key, size)
+        except OSError as exc:
+            raise StorageUnavailable(f"reading the upload back from the store failed: {exc}") from exc
+        hashed = time.monotonic()
+        _verify(Received(sha, size), session.expected_size, session.expected_sha256)
+        with store.open_ranged(key, size) as fileobj:
+            metadata = inspect_fileobj(fileobj)
+        inspected = time.monotonic()
+        blob = store_blob_from_object(key, sha, size)
+    done = time.monotonic()
+    metrics.upload_verified("s3", size, done - started)
+    logger.info(
+        "upload %s verified on the store: %d bytes, read back and hashed in %.2f s, SIF metadata %.2f s, "
+        "stored as blob in %.2f s",
+        session.upload_id,
+        size,
+        hashed - started,
+        inspected - hashed,
+        done - inspected,
+    )
+    return blob, metadata
+
+
+def _fail_object(session: UploadSession, exc: Exception) -> None:
+    key, upload_id = _s3_key_and_upload_id(session)
+    store = s3_store()
+    with contextlib.suppress(Exception):
+        if upload_id:
+            store.abort_multipart(key, upload_id)
+    with contextlib.suppress(Exception):
+        store.delete(key)
+    UploadSession.objects.filter(pk=session.pk).update(state=State.FAILED, error=str(exc)[:500])
+    metrics.upload_failed("s3")
+    logger.warning("upload %s of image %s failed: %s", session.upload_id, session.image_id, exc)
+
+
+def _complete_single_s3(user: Any, image: Image) -> Image:
+    session = (
+        UploadSession.objects.filter(image=image, kind=UploadSession.Kind.SINGLE, state=State.OPEN)
+        .exclude(temp_name="")
+        .order_by("-created_at")
+        .first()
+    )
+    if session is None:
+        if image.uploaded:
+            return image
+        raise InvalidInput("no upload for this image: PUT the file to the upload URL first")
+    if UploadSession.objects.filter(pk=session.pk, state=State.OPEN).update(state=State.RECEIVING) != 1:
+        raise Gone("upload is already being completed")
+    try:
+        blob, metadata = _verify_object(session, session.temp_name)
+        image = mark_uploaded(image, blob, metadata)
+    except LibraryError as exc:
+        _fail_object(session, exc)
+        raise
+    UploadSession.objects.filter(pk=session.pk).update(state=State.COMPLETED, blob=blob, sif_metadata=metadata)
+    return image
 
 
 def _claim(model: type, secret: str, **extra: Any) -> Any:
@@ -254,6 +444,8 @@ def receive_single(secret: str, read: Reader, content_length: int | None) -> Upl
 def complete_single(user: Any, image: Image) -> Image:
     """PUT v2/imagefile/<id>/_complete."""
     _writable_image(user, image)
+    if is_s3():
+        return _complete_single_s3(user, image)
     session = (
         UploadSession.objects.filter(image=image, kind=UploadSession.Kind.SINGLE, state=State.RECEIVED)
         .select_related("blob")
@@ -277,8 +469,7 @@ def start_multipart(user: Any, image: Image, data: dict[str, Any]) -> UploadSess
     size = _check_size(data.get("filesize"))
     if size <= 0:
         raise InvalidInput("filesize must be positive for a multipart upload")
-    part_size = int(library_settings.MULTIPART_PART_SIZE)
-    total = -(-size // part_size)
+    part_size, total = part_plan(size, int(library_settings.MULTIPART_PART_SIZE))
     session = UploadSession.objects.create(
         image=image,
         kind=UploadSession.Kind.MULTIPART,
@@ -289,6 +480,20 @@ def start_multipart(user: Any, image: Image, data: dict[str, Any]) -> UploadSess
         created_by=user,
         expires_at=_expiry(),
     )
+    if is_s3():
+        store = s3_store()
+        key = store.key(_s3_temp_name(session))
+        session.temp_name = key
+        session.save(update_fields=["temp_name"])
+        with _store_errors():
+            upload_id = store.create_multipart(key)
+        # S3's UploadId is kept after a tab when it fits the field; otherwise it is looked up
+        # again by key (ListMultipartUploads) when needed.
+        combined = f"{key}\t{upload_id}"
+        if len(combined) <= UploadSession._meta.get_field("temp_name").max_length:
+            session.temp_name = combined
+            session.save(update_fields=["temp_name"])
+        return session
     path = _temp_path(f"{session.upload_id}.upload")
     try:
         with open(path, "wb"):
@@ -298,6 +503,29 @@ def start_multipart(user: Any, image: Image, data: dict[str, Any]) -> UploadSess
     session.temp_name = path.name
     session.save(update_fields=["temp_name"])
     return session
+
+
+def multipart_options() -> dict[str, str]:
+    """``options`` of the start answer: ``s3compliant: "false"`` on every storage.
+
+    With it the client neither hashes each part (a third pass over the file on the user's
+    machine, after its MD5/SHA-256 pass) nor sends ``x-amz-content-sha256``, a header that
+    stores such as SeaweedFS never check against the body, and that AWS would refuse unsigned
+    on a presigned URL. The whole file's SHA-256, which is what the image hash names, is
+    verified at ``_multipart_complete`` on every storage. (Our own part URLs still check a
+    part's ``sha256sum`` when a client sends one.)"""
+    return {"s3compliant": "false"}
+
+
+def _s3_upload_id(session: UploadSession) -> str:
+    key, upload_id = _s3_key_and_upload_id(session)
+    if upload_id:
+        return upload_id
+    with _store_errors():
+        found = s3_store().find_multipart(key)
+    if not found:
+        raise Gone("upload was aborted")
+    return found
 
 
 def _open_session(image: Image, upload_id: Any) -> UploadSession:
@@ -315,8 +543,8 @@ def _open_session(image: Image, upload_id: Any) -> UploadSession:
     return session
 
 
-def start_part(user: Any, image: Image, data: dict[str, Any]) -> str:
-    """PUT v2/imagefile/<id>/_multipart: a one-time URL for one part."""
+def start_part(user: Any, image: Image, data: dict[str, Any]) -> UploadTarget:
+    """PUT v2/imagefile/<id>/_multipart: a one-time URL for one part (presigned on S3)."""
     _writable_image(user, image)
     session = _open_session(image, data.get("uploadid"))
     number = data.get("partnumber")
@@ -339,7 +567,13 @@ def start_part(user: Any, image: Image, data: dict[str, Any]) -> str:
             sha256=sha.lower(),
             secret_hash=hash_secret(secret),
         )
-    return secret
+    if is_s3():
+        key, _ = _s3_key_and_upload_id(session)
+        upload_id = _s3_upload_id(session)
+        with _store_errors():
+            url = s3_store().presign_part(key, upload_id, number, int(library_settings.UPLOAD_URL_EXPIRY_SECONDS))
+        return UploadTarget(url=url)
+    return UploadTarget(secret=secret)
 
 
 def receive_part(secret: str, read: Reader, content_length: int | None) -> UploadPart:
@@ -360,16 +594,12 @@ def receive_part(secret: str, read: Reader, content_length: int | None) -> Uploa
             raise Gone("upload was aborted") from None
         position = offset
 
-        def write(chunk: bytes) -> None:
+        def write(chunk: memoryview | bytes) -> None:
             nonlocal position
-            view = memoryview(chunk)
-            while view:
-                written = os.pwrite(fd, view, position)
-                position += written
-                view = view[written:]
+            position += _write_all(fd, chunk, position)
 
         try:
-            received = _stream(read, part.size, write)
+            received = _receive(read, part.size, write)
         except OSError as exc:
             raise _os_error(exc) from exc
         finally:
@@ -403,6 +633,8 @@ def complete_multipart(user: Any, image: Image, data: dict[str, Any]) -> Image:
         tokens[number] = token.strip('"')
     if sorted(tokens) != list(range(1, session.total_parts + 1)):
         raise InvalidInput(f"completedParts must list parts 1 to {session.total_parts}")
+    if is_s3():
+        return _complete_multipart_s3(image, session, tokens)
     parts = {p.number: p for p in session.parts.filter(state=State.RECEIVED)}
     for number, token in tokens.items():
         part = parts.get(number)
@@ -435,6 +667,34 @@ def complete_multipart(user: Any, image: Image, data: dict[str, Any]) -> Image:
     return image
 
 
+def _complete_multipart_s3(image: Image, session: UploadSession, tokens: dict[int, str]) -> Image:
+    """S3 assembles the parts (checking each ETag the client reported); then the whole object
+    is verified like a single-part upload."""
+    upload_id = _s3_upload_id(session)
+    if UploadSession.objects.filter(pk=session.pk, state=State.OPEN).update(state=State.RECEIVING) != 1:
+        raise Gone("upload is already being completed")
+    key, _ = _s3_key_and_upload_id(session)
+    try:
+        try:
+            s3_store().complete_multipart(key, upload_id, tokens)
+        except Exception as exc:
+            from botocore.exceptions import ClientError
+
+            if isinstance(exc, ClientError):
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload"):
+                    raise InvalidInput(f"the store refused to assemble the parts: {code}") from exc
+            with _store_errors():
+                raise
+        blob, metadata = _verify_object(session, key)
+        image = mark_uploaded(image, blob, metadata)
+    except LibraryError as exc:
+        _fail_object(session, exc)
+        raise
+    UploadSession.objects.filter(pk=session.pk).update(state=State.COMPLETED, blob=blob)
+    return image
+
+
 def abort_multipart(user: Any, image: Image, data: dict[str, Any]) -> None:
     _writable_image(user, image)
     upload_id = data.get("uploadid")
@@ -447,6 +707,103 @@ def abort_multipart(user: Any, image: Image, data: dict[str, Any]) -> None:
         raise NotFound("upload not found")
     if session.state in (State.OPEN, State.FAILED):
         UploadSession.objects.filter(pk=session.pk).update(state=State.ABORTED)
-        if session.temp_name:
-            remove_file(_temp_path(session.temp_name))
+        _discard_temp(session)
         logger.info("multipart upload %s aborted", session.upload_id)
+
+
+def _discard_temp(session: UploadSession) -> None:
+    """Remove what an upload left in the store or on disk (S3 multipart: abort it)."""
+    if not session.temp_name:
+        return
+    if session.kind != UploadSession.Kind.LEGACY and is_s3():
+        key, upload_id = _s3_key_and_upload_id(session)
+        store = s3_store()
+        if session.kind == UploadSession.Kind.MULTIPART:
+            with contextlib.suppress(Exception):
+                store.abort_multipart(key, upload_id or store.find_multipart(key) or "")
+        with contextlib.suppress(Exception):
+            store.delete(key)
+        return
+    remove_file(_temp_path(session.temp_name))
+
+
+# --- abandoned uploads (the GC command) -------------------------------------------------------
+
+
+@dataclass
+class CleanupReport:
+    sessions: list[str]
+    s3_multipart_aborted: list[str]
+    objects_deleted: list[str]
+    files_deleted: list[str]
+
+    def total(self) -> int:
+        return len(self.sessions) + len(self.s3_multipart_aborted) + len(self.objects_deleted) + len(self.files_deleted)
+
+
+def cleanup_abandoned_uploads(*, dry_run: bool = False, now: Any = None) -> CleanupReport:
+    """Abort uploads whose URLs expired more than ``UPLOAD_GC_GRACE_SECONDS`` ago.
+
+    * upload sessions still open, receiving or failed: marked aborted, their temporary file or
+      object deleted (S3 multipart uploads aborted, which frees their parts);
+    * S3 multipart uploads and objects under ``S3_UPLOAD_PREFIX``, and files in the upload
+      folder, older than the upload expiry plus the grace that no live session owns (left by
+      a crash between steps).
+
+    Blobs are never touched here. With ``dry_run`` nothing is changed; the report lists what
+    would go.
+    """
+    now = now or timezone.now()
+    aware_now = now if timezone.is_aware(now) else timezone.make_aware(now, dt_timezone.utc)
+    grace = timedelta(seconds=int(library_settings.UPLOAD_GC_GRACE_SECONDS))
+    cutoff = now - grace
+    age_cutoff = aware_now - grace - timedelta(seconds=int(library_settings.UPLOAD_URL_EXPIRY_SECONDS))
+    report = CleanupReport([], [], [], [])
+    stale = UploadSession.objects.filter(
+        state__in=[State.OPEN, State.RECEIVING, State.FAILED], expires_at__lt=cutoff
+    ).order_by("pk")
+    for session in stale.iterator():
+        report.sessions.append(session.upload_id)
+        if not dry_run:
+            _discard_temp(session)
+            UploadSession.objects.filter(pk=session.pk, state=session.state).update(state=State.ABORTED)
+    live_names = set(
+        UploadSession.objects.filter(state__in=[State.OPEN, State.RECEIVING], expires_at__gte=cutoff)
+        .exclude(temp_name="")
+        .values_list("temp_name", flat=True)
+    )
+    live_keys = {name.partition("\t")[0] for name in live_names}
+    if is_s3():
+        store = s3_store()
+        prefix = store.key(library_settings.S3_UPLOAD_PREFIX)
+        with _store_errors():
+            for upload in list(store.list_multipart(prefix)):
+                initiated = upload.get("Initiated")
+                if upload["Key"] in live_keys or (initiated is not None and initiated >= age_cutoff):
+                    continue
+                report.s3_multipart_aborted.append(f"{upload['Key']} {upload['UploadId']}")
+                if not dry_run:
+                    with contextlib.suppress(Exception):
+                        store.abort_multipart(upload["Key"], upload["UploadId"])
+            for obj in list(store.list_objects(prefix)):
+                modified = obj.get("LastModified")
+                if obj["Key"] in live_keys or (modified is not None and modified >= age_cutoff):
+                    continue
+                report.objects_deleted.append(obj["Key"])
+                if not dry_run:
+                    with contextlib.suppress(Exception):
+                        store.delete(obj["Key"])
+    folder = upload_temp_dir()
+    for path in sorted(folder.glob("*.upload")):
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            continue
+        if path.name in live_names or mtime >= age_cutoff.timestamp():
+            continue
+        report.files_deleted.append(str(path))
+        if not dry_run:
+            remove_file(path)
+    if not dry_run and report.total():
+        logger.info("cleaned up abandoned uploads: %s", report)
+    return report

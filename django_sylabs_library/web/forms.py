@@ -29,3 +29,53 @@ class TokenCreateForm(forms.Form):
             if value > limit:
                 raise forms.ValidationError(f"Tokens on this site expire after at most {limit} days.")
         return value
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        max_length=256,
+        required=False,
+        label="Search",
+        help_text="Entity, collection or container names, descriptions, or an image hash.",
+    )
+
+
+class PrivacyForm(forms.Form):
+    private = forms.TypedChoiceField(
+        choices=[("0", "Public: anyone can see and pull"), ("1", "Private: only owners and collaborators")],
+        coerce=lambda value: value == "1",
+        widget=forms.RadioSelect,
+        label="Visibility",
+    )
+
+
+class CollaboratorAddForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("user", "User"), ("team", "Team")],
+        initial="user",
+        widget=forms.RadioSelect,
+        label="Add a",
+    )
+    name = forms.CharField(max_length=150, label="Username or team name")
+    role = forms.ChoiceField(
+        choices=[("collaborator", "Collaborator: may see and pull"), ("owner", "Owner: may also push, tag and delete")],
+        initial="collaborator",
+        label="Role",
+    )
+
+
+class CollaboratorRemoveForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("user", "User"), ("team", "Team")])
+    pk = forms.IntegerField(min_value=1)
+
+
+class TagFreezeForm(forms.Form):
+    tag = forms.CharField(max_length=128)
+    arch = forms.CharField(max_length=16)
+    frozen = forms.TypedChoiceField(choices=[("1", "freeze"), ("0", "unfreeze")], coerce=lambda value: value == "1")
+
+
+class ReadOnlyForm(forms.Form):
+    read_only = forms.TypedChoiceField(
+        choices=[("1", "read-only"), ("0", "writable")], coerce=lambda value: value == "1"
+    )

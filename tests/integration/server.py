@@ -219,6 +219,7 @@ def running_example_server(
     *,
     fresh_database: bool = True,
     startup_timeout: float = 90,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[ExampleServer]:
     """Migrate a fresh data dir and run gunicorn on a free loopback port until the block ends.
 
@@ -228,11 +229,13 @@ def running_example_server(
         workers: gunicorn worker processes (``-w``); ``threads`` per worker (``--threads``).
         fresh_database: with a PostgreSQL ``DATABASE_URL``, run on a throwaway database on that server.
         startup_timeout: seconds to wait for ``GET /version``.
+        data_dir: ``SYLABS_EXAMPLE_DATA_DIR`` (default ``tmp_dir/data``); two servers given the same one share
+            its SQLite database (a scale-out test with one database).
     """
     tmp = Path(tmp_dir).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
-    data_dir = tmp / "data"
-    data_dir.mkdir(exist_ok=True)
+    data_dir = Path(data_dir).resolve() if data_dir else tmp / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
 
     full_env = dict(os.environ)
     # pytest-django exports DJANGO_SETTINGS_MODULE=tests.settings; the server must use the example's settings.
