@@ -128,7 +128,8 @@ def ensure_wrk() -> str:
 
 
 def wrk(binary: str, url: str, token: str, duration: int, connections: int, script: Path | None = None) -> dict:
-    cmd = [binary, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+    cmd = [binary, "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency"]
+    cmd += ["-H", f"Authorization: Bearer {token}"]
     if script:
         cmd += ["-s", str(script)]
     proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=duration + 60)

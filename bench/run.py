@@ -405,6 +405,7 @@ def main() -> int:
                 results[key].append(size / seconds / 1e6)
 
             for i in range(args.rounds):
+                os.sync()
                 # Alternate who goes first, so drift (page cache, writeback) hits both sides alike.
                 order = ("ours", "base") if i % 2 == 0 else ("base", "ours")
                 for side in order:
@@ -413,6 +414,9 @@ def main() -> int:
                     else:
                         measure("base_put", base_put, base_pids)
                         base_cleanup()
+                # Write back what the PUTs left dirty, so that neither GET pays for the other side's writeback
+                # (nginx's PUT target is deleted at once, our blob stays: without this only we would).
+                os.sync()
                 for side in order:
                     if side == "ours":
                         measure("ours_get", our_get, ours_pids)

