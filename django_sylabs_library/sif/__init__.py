@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .reader import (
+    ARCH_NAMES,
     CryptoMessage,
     Descriptor,
     GlobalHeader,
@@ -49,20 +50,7 @@ _UUID_OFFSET = 48
 HEADER_PREFIX_LEN = 64
 
 #: Header architecture codes (sylabs/sif pkg/sif/arch.go) -> Go GOARCH names.
-ARCH_CODES = {
-    b"01": "386",
-    b"02": "amd64",
-    b"03": "arm",
-    b"04": "arm64",
-    b"05": "ppc64",
-    b"06": "ppc64le",
-    b"07": "mips",
-    b"08": "mipsle",
-    b"09": "mips64",
-    b"10": "mips64le",
-    b"11": "s390x",
-    b"12": "riscv64",
-}
+ARCH_CODES = ARCH_NAMES
 
 
 @dataclass(frozen=True)
