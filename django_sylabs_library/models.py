@@ -349,10 +349,25 @@ def hash_secret(raw: str) -> str:
 
 
 class Token(models.Model):
-    """An API token for `apptainer remote login`. Only its SHA-256 is stored."""
+    """An API token for `apptainer remote login`. Only its SHA-256 is stored.
+
+    ``scope`` limits what the token may do: ``write`` (the default) acts with all of its user's
+    rights; ``read`` may only read (pull, search, list) what the user may see. It is enforced in
+    one place, ``api/authentication.py`` (``ReadOnlyTokenPermission``).
+    """
+
+    class Scope(models.TextChoices):
+        WRITE = "write", "read and write"
+        READ = "read", "read only"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sylabs_tokens")
     name = models.CharField(max_length=100)
+    scope = models.CharField(
+        max_length=16,
+        choices=Scope.choices,
+        default=Scope.WRITE,
+        help_text="read only: pull, search and list; never push, tag, delete, freeze or change privacy.",
+    )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(max_length=16, editable=False, help_text="First characters, to tell tokens apart.")
     created_at = models.DateTimeField(default=timezone.now)
@@ -370,6 +385,10 @@ class Token(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == self.Scope.READ
 
 
 class SigningKey(models.Model):
@@ -412,3 +431,43 @@ class SigningKeyUserId(models.Model):
 
     def __str__(self) -> str:
         return self.user_id
+
+
+class AuditEvent(models.Model):
+    """One change to the library: who, what, when, from where (``flows/audit.py`` writes them).
+
+    No foreign key to library objects: an event names its object by type, reference string and
+    primary key, so it outlives the object. The actor is a nullable foreign key (``SET_NULL``)
+    plus the username at the time, so it outlives the user too.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(
+        max_length=150, blank=True, default="",
+        help_text="Username at the time, or 'manage.py <command>'; kept when the user is deleted.",
+    )
+    action = models.CharField(max_length=64, db_index=True, help_text="e.g. image.push, tag.set, collection.delete")
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_ref = models.CharField(
+        max_length=512, blank=True, default="", help_text="e.g. entity/collection/container:tag"
+    )
+    object_id = models.BigIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(
+        max_length=32, blank=True, default="",
+        help_text="Token prefix, 'session' (web UI) or 'command' (manage.py).",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="sylabs_audit_object"),
+            models.Index(fields=["actor_name"], name="sylabs_audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_ref}"
