@@ -164,6 +164,23 @@ DEFAULTS: dict[str, Any] = {
     # Only record a token's last use when the stored time is older than this (saves a write
     # per request).
     "TOKEN_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Quotas (docs/limits.md): bytes each entity's images may use when its own quota is 0.
+    # 0 or None: no limit. An entity's positive quota overrides it; a negative one means unlimited.
+    "DEFAULT_ENTITY_QUOTA": 0,
+    # Lifetime of presigned URLs of the object store (uploads, parts, downloads), in seconds;
+    # at most 900 (a system check refuses more, and S3 URLs are never signed for longer).
+    "PRESIGNED_URL_EXPIRY_SECONDS": 900,
+    # Rate limits of the API (docs/limits.md), off when empty: {scope: "N/period"} with scopes
+    # "anon" (per client IP), "user" (per user) and "push" (upload starts, per user), period
+    # s, min, hour or day. E.g. {"anon": "300/min", "user": "1200/min", "push": "60/hour"}.
+    "RATE_LIMITS": {},
+    # Cache alias (settings.CACHES) holding the rate-limit counters; must be shared by all workers.
+    "RATE_LIMIT_CACHE": "default",
+    # Reverse proxies in front of Django whose X-Forwarded-For to trust for the client IP (DRF's
+    # NUM_PROXIES). None: the socket's address (REMOTE_ADDR), X-Forwarded-For ignored.
+    "RATE_LIMIT_NUM_PROXIES": None,
+    # Client networks never rate-limited (CIDR strings).
+    "RATE_LIMIT_EXEMPT_NETWORKS": ["127.0.0.0/8", "::1/128"],
 }
 
 

@@ -15,6 +15,7 @@ from django.db.models import Prefetch, QuerySet
 from .. import permissions
 from ..conf import library_settings
 from ..flows.keys import keys_for_fingerprints
+from ..flows.quotas import quota_total
 from ..flows.tags import tag_maps
 from ..models import Collection, Container, Entity, Image
 
@@ -49,7 +50,7 @@ def entity_json(entity: Entity, collection_ids: list[int], size: int = 0) -> dic
         "description": entity.description,
         "collections": [str(i) for i in collection_ids],
         "size": size,
-        "quota": entity.quota,
+        "quota": quota_total(entity),
         "defaultPrivate": bool(
             entity.default_private if entity.default_private is not None else library_settings.DEFAULT_PRIVATE
         ),

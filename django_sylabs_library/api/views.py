@@ -29,6 +29,7 @@ from ..flows import images as image_flows
 from ..flows import namespaces, search, tags, uploads
 from ..flows.bodyreader import request_body
 from ..flows.keys import keys_for_fingerprints
+from ..flows.usage import entity_usage
 from ..models import Collection, Container, Entity, Image
 from ..refs import parse_ref
 from . import serializers as s
@@ -199,8 +200,11 @@ class EntityListView(LibraryView):
 class EntityDetailView(LibraryView):
     def get(self, request: Any, name: str) -> Response:
         entity = namespaces.get_entity(name)
-        entity = s.entities_for_json(Entity.objects.filter(pk=entity.pk), self.user(request)).get()
-        return data(s.entity_with_collections(entity))
+        user = self.user(request)
+        entity = s.entities_for_json(Entity.objects.filter(pk=entity.pk), user).get()
+        # size: bytes of the collections the caller can see (flows/usage.py); quota: 0 = unlimited
+        size = entity_usage(user, entity, top=0).total
+        return data(s.entity_json(entity, [c.pk for c in entity.collections.all()], size))
 
 
 class CollectionListView(LibraryView):

@@ -105,6 +105,10 @@ def create_image(user: Any, container_id: Any, image_hash: Any, description: Any
     description = _description(description)
     sha = image_hash.removeprefix("sha256.")
     donor = permissions.visible_images(user, Image.objects.select_related("blob")).filter(blob__sha256=sha).first()
+    if donor is not None:
+        from .quotas import check_entity  # shared bytes count against the quota like uploaded ones
+
+        check_entity(container.collection.entity, donor.blob.size)
     try:
         with transaction.atomic():
             image = Image.objects.create(

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from .. import metrics, permissions
@@ -55,7 +54,16 @@ from ..exceptions import (
 from ..models import Image, UploadPart, UploadSession, hash_secret
 from ..refs import HEX64_RE
 from ..s3 import part_plan
-from ..storage import is_s3, remove_file, s3_store, store_blob, store_blob_from_object, upload_temp_dir
+from ..storage import (
+    delete_blob_if_unreferenced,
+    is_s3,
+    remove_file,
+    s3_store,
+    store_blob,
+    store_blob_from_object,
+    upload_temp_dir,
+)
+from . import quotas
 from .images import mark_uploaded
 from .metadata import inspect_file, inspect_fileobj
 
@@ -199,6 +207,7 @@ def _verify(received: Received, size: int, sha256_hex: str, what: str = "upload"
 
 
 def _finish_blob(image: Image, path: Path, received: Received) -> Image:
+    quotas.check_image(image, received.size)  # the size is now certain; refused before it is stored
     metadata = inspect_file(path)
     blob = store_blob(path, received.sha256, received.size)
     return mark_uploaded(image, blob, metadata)
@@ -207,14 +216,10 @@ def _finish_blob(image: Image, path: Path, received: Received) -> Image:
 def upload_summary(image: Image) -> dict[str, Any]:
     """What ``_complete`` answers: quota of the entity and where the container lives."""
     entity = image.container.collection.entity
-    usage = (
-        Image.objects.filter(container__collection__entity=entity, uploaded=True).aggregate(total=Sum("size"))["total"]
-        or 0
-    )
     from ..web.links import container_url_for_client  # the container page, when the web pages are mounted
 
     return {
-        "quota": {"quotaTotal": entity.quota, "quotaUsage": usage},
+        "quota": quotas.summary(entity),
         "containerUrl": container_url_for_client(image.container),
     }
 
@@ -227,6 +232,7 @@ def receive_legacy(user: Any, image: Image, read: Reader, content_length: int | 
     if content_length is None:
         raise InvalidInput("Content-Length is required for uploads")
     _check_size(content_length, "Content-Length")
+    quotas.check_image(image, content_length)
     session = UploadSession.objects.create(
         image=image,
         kind=UploadSession.Kind.LEGACY,
@@ -272,6 +278,7 @@ def start_single(user: Any, image: Image, data: dict[str, Any]) -> UploadTarget:
     """POST v2/imagefile/<id>: a presigned PUT URL (S3) or the one-time secret of our own."""
     _writable_image(user, image)
     size = _check_size(data.get("filesize"))
+    quotas.check_image(image, size)
     sha = data.get("sha256sum")
     if sha not in (None, ""):
         if not isinstance(sha, str) or not HEX64_RE.match(sha.lower()):
@@ -348,6 +355,7 @@ def _verify_object(session: UploadSession, key: str) -> tuple[Any, dict[str, Any
             raise InvalidInput("no upload arrived: PUT the file to the upload URL first")
         if size != session.expected_size:
             raise InvalidInput(f"upload size {size} does not match the expected {session.expected_size} bytes")
+        quotas.check_image(session.image, size)  # certain now; the object is deleted if refused
         try:
             sha = store.sha256_of(key, size)
         except OSError as exc:
@@ -459,6 +467,13 @@ def complete_single(user: Any, image: Image) -> Image:
         if image.uploaded:
             return image
         raise InvalidInput("no verified upload for this image: PUT the file to the upload URL first")
+    try:
+        quotas.check_image(image, session.blob.size)
+    except LibraryError as exc:
+        _fail(session, None, exc)
+        if not UploadSession.objects.filter(blob=session.blob, state=State.RECEIVED).exists():
+            delete_blob_if_unreferenced(session.blob_id)
+        raise
     image = mark_uploaded(image, session.blob, session.sif_metadata)
     UploadSession.objects.filter(pk=session.pk).update(state=State.COMPLETED)
     return image
@@ -472,6 +487,7 @@ def start_multipart(user: Any, image: Image, data: dict[str, Any]) -> UploadSess
     size = _check_size(data.get("filesize"))
     if size <= 0:
         raise InvalidInput("filesize must be positive for a multipart upload")
+    quotas.check_image(image, size)
     part_size, total = part_plan(size, int(library_settings.MULTIPART_PART_SIZE))
     session = UploadSession.objects.create(
         image=image,
