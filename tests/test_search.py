@@ -103,6 +103,28 @@ def test_search_matches_hashes_and_descriptions(alice_api, anon_api, library):
     assert described["id"] in ids(search(anon_api, "value=assembly"), "image")
 
 
+def test_hashes_match_by_prefix_with_or_without_the_algorithm(anon_api, library):
+    """A hash is looked up by prefix through its index; a digest fragment from the middle is not a search term."""
+    digest = library["blast"]["hash"].removeprefix("sha256.")
+    assert ids(search(anon_api, "value=sha256." + digest[:10]), "image") == [library["blast"]["id"]]
+    assert ids(search(anon_api, "value=" + digest[:10].upper()), "image") == [library["blast"]["id"]]
+    assert library["blast"]["id"] not in ids(search(anon_api, "value=" + digest[20:40]), "image")
+
+
+def test_private_images_found_by_hash_or_description_stay_hidden(alice_api, bob_api, anon_api, library):
+    hidden = push(alice_api, "alice/secret/annotated", make_sif(), description="Unique phylogeny toolkit")
+    for term in ("phylogeny", hidden["hash"][7:20]):
+        assert hidden["id"] not in ids(search(bob_api, "value=" + term), "image")
+        assert hidden["id"] not in ids(search(anon_api, "value=" + term), "image")
+        assert hidden["id"] in ids(search(alice_api, "value=" + term), "image")
+
+
+def test_images_are_newest_first(alice_api, anon_api):
+    first = push(alice_api, "alice/order/older", make_sif(), description="ordering probe")
+    second = push(alice_api, "alice/order/newer", make_sif(), description="ordering probe")
+    assert [i["id"] for i in search(anon_api, "value=ordering")["image"]] == [second["id"], first["id"]]
+
+
 def test_search_is_case_insensitive(anon_api, library):
     assert [c["name"] for c in search(anon_api, "value=SAMTOOLS")["container"]] == ["samtools"]
 
