@@ -17,7 +17,7 @@ from ..conf import library_settings
 from ..flows.keys import keys_for_fingerprints
 from ..flows.quotas import quota_total
 from ..flows.tags import tag_maps
-from ..models import Collection, Container, Entity, Image
+from ..models import Collection, Container, Entity, Image, Tag
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -157,8 +157,9 @@ def image_json(image: Image, known_keys: dict[str, Any] | None = None) -> dict[s
 
 
 def containers_for_json(queryset: QuerySet[Container]) -> QuerySet[Container]:
+    # Only the columns container_json reads: a container may have thousands of images and tags.
     return queryset.select_related("collection__entity").prefetch_related(
-        "tags",
+        Prefetch("tags", queryset=Tag.objects.only("id", "name", "arch", "image_id", "container_id")),
         Prefetch("images", queryset=Image.objects.filter(uploaded=True).only("id", "size", "uploaded", "container_id")),
     )
 
