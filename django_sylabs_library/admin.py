@@ -14,6 +14,7 @@ delete confirmation page that lists the library content (``install_user_admin_ac
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -34,8 +36,9 @@ from guardian.admin import GuardedModelAdmin
 
 from .conf import library_settings
 from .exceptions import LibraryError
-from .flows import protection, teams, users
+from .flows import audit, protection, teams, users
 from .models import (
+    AuditEvent,
     Blob,
     Collection,
     CollectionGroupObjectPermission,
@@ -117,10 +120,131 @@ def delete_unfrozen(modeladmin: Any, request: HttpRequest, queryset: Any) -> Any
     return django_delete_selected(modeladmin, request, queryset)
 
 
+def _flip(queryset: Any, field: str, value: bool, action: str) -> int:
+    """Set a flag on the objects of an admin action, one audit event per object that changed."""
+    model = queryset.model
+    with transaction.atomic():
+        objs = list(model.objects.filter(pk__in=queryset.values("pk")).exclude(**{field: value}))
+        extra = {"updated_at": timezone.now()} if any(f.name == "updated_at" for f in model._meta.fields) else {}
+        model.objects.filter(pk__in=[o.pk for o in objs]).update(**{field: value}, **extra)
+        for obj in objs:
+            audit.record(action, obj, detail={"via": "admin"})
+    return len(objs)
+
+
 def _size(value: Any) -> str:
     from django.template.defaultfilters import filesizeformat
 
     return str(filesizeformat(value or 0))
+
+
+# --- the audit log ---------------------------------------------------------------------------------
+
+
+# Fields whose change through an admin form is recorded as its own action (else ``admin.change``).
+_AUDITED_FIELDS: dict[type, dict[str, tuple[str, str]]] = {
+    Collection: {"private": (audit.COLLECTION_PRIVATE, audit.COLLECTION_PUBLIC)},
+    Container: {"read_only": (audit.CONTAINER_READ_ONLY, audit.CONTAINER_WRITABLE)},
+    Tag: {"frozen": (audit.TAG_FREEZE, audit.TAG_UNFREEZE)},
+}
+
+
+def _in_audit_context(func: Callable[..., Any]) -> Callable[..., Any]:
+    """An admin view or action whose changes are recorded with the staff user and address."""
+
+    @functools.wraps(func)
+    def wrapper(self_or_admin: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with audit.request_context(request):
+            return func(self_or_admin, request, *args, **kwargs)
+
+    return wrapper
+
+
+class AuditAdminMixin:
+    """Every add, change and delete made in the admin writes an audit event (docs/security.md):
+    deletions as ``<type>.delete``, privacy, read-only and frozen flags as their own actions,
+    other edits as ``admin.add`` / ``admin.change`` with the changed fields."""
+
+    @_in_audit_context
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+
+    @_in_audit_context
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return super().changelist_view(request, *args, **kwargs)  # type: ignore[misc]
+
+    @_in_audit_context
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return super().delete_view(request, *args, **kwargs)  # type: ignore[misc]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        fields = _AUDITED_FIELDS.get(type(obj), {})
+        before = type(obj).objects.filter(pk=obj.pk).values(*fields).first() if change and fields else None
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        changed = [f for f in getattr(form, "changed_data", []) if f not in fields]
+        if before is not None:
+            for name, (on, off) in fields.items():
+                if before[name] != getattr(obj, name):
+                    audit.record(on if getattr(obj, name) else off, obj)
+        if not change:
+            audit.record(audit.ADMIN_ADD, obj)
+        elif changed:
+            audit.record(audit.ADMIN_CHANGE, obj, detail={"fields": changed})
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        deleted = [audit.describe(o) for o in _to_delete(formset)]
+        super().save_formset(request, form, formset, change)  # type: ignore[misc]
+        for object_type, ref, pk in deleted:
+            audit.record(f"{object_type}.delete", object_type=object_type, ref=ref, object_id=pk)
+        for obj in formset.new_objects:
+            audit.record(audit.ADMIN_ADD, obj)
+        for obj, fields in formset.changed_objects:
+            audit.record(audit.ADMIN_CHANGE, obj, detail={"fields": list(fields)})
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        described = audit.describe(obj)
+        super().delete_model(request, obj)  # type: ignore[misc]
+        if not type(obj).objects.filter(pk=described[2]).exists():
+            _record_deletion(described)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        described = [audit.describe(o) for o in queryset]
+        super().delete_queryset(request, queryset)  # type: ignore[misc]
+        remaining = set(queryset.model.objects.filter(pk__in=[d[2] for d in described]).values_list("pk", flat=True))
+        for item in described:
+            if item[2] not in remaining:
+                _record_deletion(item)
+
+
+def _to_delete(formset: Any) -> list[Any]:
+    return [f.instance for f in formset.initial_forms if f.instance.pk and formset._should_delete_form(f)]
+
+
+def _record_deletion(described: tuple[str, str, Any]) -> None:
+    object_type, ref, pk = described
+    audit.record(f"{object_type}.delete", object_type=object_type, ref=ref, object_id=pk, detail={"via": "admin"})
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: nobody adds or edits events; only superusers may delete them."""
+
+    list_display = ["created_at", "actor_name", "action", "object_type", "object_ref", "remote_addr", "via"]
+    list_filter = ["action", ("created_at", admin.DateFieldListFilter), "object_type", "via"]
+    search_fields = ["actor_name", "object_ref", "action"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    list_select_related = ["actor"]
+    show_full_result_count = False  # the log grows large; skip the extra COUNT(*)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
 
 
 # --- teams and entities ------------------------------------------------------------------------------
@@ -180,7 +304,7 @@ class TeamForm(forms.ModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditAdminMixin, admin.ModelAdmin):
     form = TeamForm
     list_display = ["name", "group", "member_count", "entity_names", "created_at"]
     search_fields = ["name", "group__name", "description"]
@@ -250,7 +374,7 @@ class TransferForm(forms.Form):
 
 
 @admin.register(Entity)
-class EntityAdmin(RespectFrozenMixin, admin.ModelAdmin):
+class EntityAdmin(AuditAdminMixin, RespectFrozenMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "owner",
@@ -328,7 +452,7 @@ class EntityAdmin(RespectFrozenMixin, admin.ModelAdmin):
 
 
 @admin.register(Collection)
-class CollectionAdmin(RespectFrozenMixin, GuardedModelAdmin):
+class CollectionAdmin(AuditAdminMixin, RespectFrozenMixin, GuardedModelAdmin):
     """Collaborators are granted with guardian's "Object permissions" page (``pull_collection``
     for collaborators, ``push_collection`` for owners), or on the collection's settings page."""
 
@@ -362,12 +486,12 @@ class CollectionAdmin(RespectFrozenMixin, GuardedModelAdmin):
 
     @admin.action(description="Make the selected collections private", permissions=["change"])
     def make_private(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.update(private=True, updated_at=timezone.now())
+        count = _flip(queryset, "private", True, audit.COLLECTION_PRIVATE)
         self.message_user(request, f"{count} collection(s) are now private: only owners and collaborators see them.")
 
     @admin.action(description="Make the selected collections public", permissions=["change"])
     def make_public(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.update(private=False, updated_at=timezone.now())
+        count = _flip(queryset, "private", False, audit.COLLECTION_PUBLIC)
         self.message_user(request, f"{count} collection(s) are now public: anyone can see and pull them.")
 
 
@@ -397,7 +521,7 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(Container)
-class ContainerAdmin(RespectFrozenMixin, GuardedModelAdmin):
+class ContainerAdmin(AuditAdminMixin, RespectFrozenMixin, GuardedModelAdmin):
     """guardian's object permissions here grant admin rights on single containers; library roles
     (who may push or pull) come from the collection."""
 
@@ -431,29 +555,27 @@ class ContainerAdmin(RespectFrozenMixin, GuardedModelAdmin):
 
     @admin.action(description="Make the selected containers read-only (frozen)", permissions=["change"])
     def make_read_only(self, request: HttpRequest, queryset: Any) -> None:
-        count = Container.objects.filter(pk__in=queryset.values("pk")).update(read_only=True, updated_at=timezone.now())
+        count = _flip(queryset, "read_only", True, audit.CONTAINER_READ_ONLY)
         self.message_user(request, f"{count} container(s) are read-only: pushes, tag moves and deletes are refused.")
 
     @admin.action(description="Make the selected containers writable", permissions=["change"])
     def make_writable(self, request: HttpRequest, queryset: Any) -> None:
-        count = Container.objects.filter(pk__in=queryset.values("pk")).update(
-            read_only=False, updated_at=timezone.now()
-        )
+        count = _flip(queryset, "read_only", False, audit.CONTAINER_WRITABLE)
         self.message_user(request, f"{count} container(s) are writable again.")
 
     @admin.action(description="Freeze every tag of the selected containers", permissions=["change"])
     def freeze_tags(self, request: HttpRequest, queryset: Any) -> None:
-        count = Tag.objects.filter(container__in=queryset.values("pk")).update(frozen=True)
+        count = _flip(Tag.objects.filter(container__in=queryset.values("pk")), "frozen", True, audit.TAG_FREEZE)
         self.message_user(request, f"{count} tag(s) frozen.")
 
     @admin.action(description="Unfreeze every tag of the selected containers", permissions=["change"])
     def unfreeze_tags(self, request: HttpRequest, queryset: Any) -> None:
-        count = Tag.objects.filter(container__in=queryset.values("pk")).update(frozen=False)
+        count = _flip(Tag.objects.filter(container__in=queryset.values("pk")), "frozen", False, audit.TAG_UNFREEZE)
         self.message_user(request, f"{count} tag(s) unfrozen.")
 
 
 @admin.register(Image)
-class ImageAdmin(RespectFrozenMixin, admin.ModelAdmin):
+class ImageAdmin(AuditAdminMixin, RespectFrozenMixin, admin.ModelAdmin):
     list_display = [
         "short_hash",
         "container",
@@ -500,7 +622,7 @@ class ImageAdmin(RespectFrozenMixin, admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(RespectFrozenMixin, admin.ModelAdmin):
+class TagAdmin(AuditAdminMixin, RespectFrozenMixin, admin.ModelAdmin):
     list_display = ["name", "arch", "container", "image_hash", "frozen", "updated_at"]
     list_filter = ["frozen", "arch"]
     search_fields = ["name", "container__name", "container__collection__name", "image__hash"]
@@ -515,12 +637,12 @@ class TagAdmin(RespectFrozenMixin, admin.ModelAdmin):
 
     @admin.action(description="Freeze the selected tags", permissions=["change"])
     def freeze(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.update(frozen=True)
+        count = _flip(queryset, "frozen", True, audit.TAG_FREEZE)
         self.message_user(request, f"{count} tag(s) frozen: pushes to them are refused and they cannot be deleted.")
 
     @admin.action(description="Unfreeze the selected tags", permissions=["change"])
     def unfreeze(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.update(frozen=False)
+        count = _flip(queryset, "frozen", False, audit.TAG_UNFREEZE)
         self.message_user(request, f"{count} tag(s) unfrozen.")
 
 
@@ -604,15 +726,15 @@ class CollectionGroupGrantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Token)
-class TokenAdmin(admin.ModelAdmin):
+class TokenAdmin(AuditAdminMixin, admin.ModelAdmin):
     """Name, owner, dates; never the secret (only its hash is stored, and not shown)."""
 
-    list_display = ["name", "user", "key_prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at", "created_at"]
+    list_display = ["name", "user", "key_prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", "revoked_at", "created_at"]
     search_fields = ["name", "user__username", "key_prefix"]
     list_select_related = ["user"]
     exclude = ["key_hash"]
-    readonly_fields = ["key_prefix", "created_at", "last_used_at"]
+    readonly_fields = ["key_prefix", "scope", "created_at", "last_used_at"]
     raw_id_fields = ["user"]
     actions = ["revoke"]
 
@@ -621,7 +743,11 @@ class TokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        with transaction.atomic():
+            tokens = list(queryset.filter(revoked_at__isnull=True).select_related("user"))
+            count = Token.objects.filter(pk__in=[t.pk for t in tokens]).update(revoked_at=timezone.now())
+            for token in tokens:
+                audit.record(audit.TOKEN_REVOKE, token, detail={"prefix": token.key_prefix, "via": "admin"})
         self.message_user(request, f"{count} token(s) revoked: clients using them are refused from now on.")
 
 
@@ -643,7 +769,7 @@ class SigningKeyIdAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(AuditAdminMixin, admin.ModelAdmin):
     """Keys pushed with `apptainer key push`; admins remove abusive ones here."""
 
     list_display = ["fingerprint", "uploaded_by", "algorithm", "bits", "revoked", "created_at"]
@@ -703,6 +829,7 @@ class UserContentForm(forms.Form):
 
 
 @admin.action(description="Transfer or remove library content of the selected users…", permissions=["change"])
+@_in_audit_context
 def library_content_action(modeladmin: Any, request: HttpRequest, queryset: Any) -> Any:
     """An intermediate page: what each user owns, then transfer to a user or team, or remove."""
     form = UserContentForm(request.POST if "apply" in request.POST else None)
@@ -746,6 +873,7 @@ def library_content_action(modeladmin: Any, request: HttpRequest, queryset: Any)
 
 
 @admin.action(description="Deactivate the selected users (keep their library content)", permissions=["change"])
+@_in_audit_context
 def deactivate_users_action(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
     for user in queryset:
         summary = users.content_summary(user)

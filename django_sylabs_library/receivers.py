@@ -19,3 +19,23 @@ def _image_deleted(sender: type, instance: Image, **kwargs: Any) -> None:
         from .storage import delete_blob_if_unreferenced
 
         transaction.on_commit(lambda: delete_blob_if_unreferenced(blob_id))
+
+
+def _connect_audit_receivers() -> None:
+    """Team membership changes reach the audit log by whatever path they are made."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed
+
+    from .flows.audit import membership_changed
+
+    groups = getattr(get_user_model(), "groups", None)  # a custom user model may have no groups
+    if groups is None:
+        return
+    m2m_changed.connect(
+        membership_changed,
+        sender=groups.through,
+        dispatch_uid="django_sylabs_library.audit_team_membership",
+    )
+
+
+_connect_audit_receivers()

@@ -17,7 +17,6 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,15 +24,15 @@ from rest_framework.views import APIView
 from .. import API_VERSION, __version__, metrics, permissions
 from ..conf import library_settings
 from ..exceptions import InvalidInput, NotAuthenticated, NotFound
+from ..flows import audit, namespaces, search, tags, uploads
 from ..flows import images as image_flows
-from ..flows import namespaces, search, tags, uploads
 from ..flows.bodyreader import request_body
 from ..flows.keys import keys_for_fingerprints
 from ..flows.usage import entity_usage
 from ..models import Collection, Container, Entity, Image
 from ..refs import parse_ref
 from . import serializers as s
-from .authentication import BearerTokenAuthentication
+from .authentication import BearerTokenAuthentication, ReadOnlyTokenPermission
 from .downloads import blob_for_token, blob_response, download_mode, presigned_location, proxy_token, redirect_response
 from .exceptions import library_exception_handler
 from .parsing import content_length, read_json
@@ -54,7 +53,7 @@ class FirstRendererNegotiation(BaseContentNegotiation):
 class LibraryView(APIView):
     schema = AutoSchema()  # drf-spectacular's, whatever the host's REST_FRAMEWORK says
     authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [ReadOnlyTokenPermission]  # read-only tokens may only read
     parser_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FirstRendererNegotiation
@@ -62,9 +61,14 @@ class LibraryView(APIView):
     def get_exception_handler(self) -> Any:
         return library_exception_handler
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with audit.request_context(request, session_user=False):  # who and from where, for the audit log
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         self._started = time.monotonic()
         super().initial(request, *args, **kwargs)
+        audit.set_actor(self.user(request), request.auth)
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

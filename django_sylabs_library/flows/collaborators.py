@@ -13,11 +13,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 
 from .. import permissions
 from ..exceptions import InvalidInput, NotFound
 from ..models import Collection
 from ..permissions import Role
+from . import audit
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +97,13 @@ def add_collaborator(
         raise InvalidInput("role must be collaborator or owner")
     if check:
         permissions.require_push(user, collection)
-    permissions.revoke(collection, principal.obj)
-    if ROLES[role] >= Role.OWNER:
-        permissions.grant_owner(collection, principal.obj)
-    else:
-        permissions.grant_collaborator(collection, principal.obj)
+    with transaction.atomic():
+        permissions.revoke(collection, principal.obj)
+        if ROLES[role] >= Role.OWNER:
+            permissions.grant_owner(collection, principal.obj)
+        else:
+            permissions.grant_collaborator(collection, principal.obj)
+        audit.record(audit.COLLABORATOR_ADD, collection, actor=user, detail=_grant_detail(principal, role))
     collection.__dict__.pop("_sylabs_roles", None)
     logger.info("%s granted %s on %s", principal.label, role, collection)
     return Grant(principal, ROLES[role])
@@ -111,9 +115,18 @@ def remove_collaborator(user: Any, collection: Collection, principal: Principal,
     current = {(g.principal.is_group, g.principal.obj.pk) for g in list_collaborators(None, collection, check=False)}
     if (principal.is_group, principal.obj.pk) not in current:
         raise NotFound(f"{principal.label} is not a collaborator of {collection}")
-    permissions.revoke(collection, principal.obj)
+    with transaction.atomic():
+        permissions.revoke(collection, principal.obj)
+        audit.record(audit.COLLABORATOR_REMOVE, collection, actor=user, detail=_grant_detail(principal))
     collection.__dict__.pop("_sylabs_roles", None)
     logger.info("%s removed from %s", principal.label, collection)
+
+
+def _grant_detail(principal: Principal, role: str | None = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"principal": principal.label, "principal_id": principal.obj.pk}
+    if role is not None:
+        detail["role"] = role
+    return detail
 
 
 def list_collaborators(user: Any, collection: Collection, *, check: bool = True) -> list[Grant]:

@@ -14,6 +14,7 @@ from ..conf import library_settings
 from ..exceptions import Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
 from ..models import Blob, Collection, Container, Image, Tag
 from ..refs import ImageRef, validate_arch, validate_image_hash
+from . import audit
 from .metadata import apply_metadata, copy_metadata
 from .namespaces import _description, container_by_id, get_collection
 
@@ -119,6 +120,8 @@ def create_image(user: Any, container_id: Any, image_hash: Any, description: Any
             )
             if donor is not None:
                 _attach_blob(image, donor.blob, copy_metadata(donor, image))
+                image.container = container
+                audit.record(audit.IMAGE_PUSH, image, actor=user, detail={"size": image.size, "deduplicated": True})
     except IntegrityError:
         raise Conflict(f"image {image_hash} already exists in {container}") from None
     image.container = container
@@ -157,6 +160,13 @@ def mark_uploaded(image: Image, blob: Blob, metadata: dict[str, Any]) -> Image:
         locked = Image.objects.select_for_update().get(pk=image.pk)
         if not locked.uploaded or locked.blob_id != blob.pk:
             _attach_blob(locked, blob, apply_metadata(locked, metadata))
+            audit.record(
+                audit.IMAGE_PUSH,
+                object_type="image",
+                ref=f"{audit.describe(image.container)[1]}:{image.hash}",
+                object_id=image.pk,
+                detail={"size": locked.size, "arch": locked.arch},
+            )
     image.refresh_from_db()
     logger.info("image %s upload complete (%d bytes)", image.hash, image.size)
     return image
@@ -180,7 +190,17 @@ def delete_image(user: Any, ref: ImageRef, arch: str = "") -> Image:
         frozen = list(Tag.objects.filter(image=locked, frozen=True).values_list("name", flat=True))
         if frozen:
             raise TagFrozen(f"Permission denied: the image has frozen tag(s) {', '.join(sorted(set(frozen)))}")
+        tag_rows = Tag.objects.filter(image=locked).values_list("name", "arch")
+        tag_names = sorted({f"{name} ({tag_arch})" for name, tag_arch in tag_rows})
         locked.delete()  # receivers.py removes the blob once nothing references it
+        audit.record(
+            audit.IMAGE_DELETE,
+            object_type="image",
+            ref=f"{audit.describe(container)[1]}:{image.hash}",
+            object_id=image.pk,
+            actor=user,
+            detail={"size": image.size, "arch": image.arch, "tags": tag_names},
+        )
     logger.info("image %s deleted from %s", image.hash, container)
     return image
 
@@ -195,7 +215,15 @@ def discard_orphan(image: Image) -> bool:
         locked = Image.objects.select_for_update().filter(pk=image.pk).first()
         if locked is None or locked.first_tagged_at is not None or locked.tags.exists():
             return False
+        pk = locked.pk
         locked.delete()
+        audit.record(
+            audit.IMAGE_DISCARD,
+            object_type="image",
+            ref=f"{audit.describe(image.container)[1]}:{image.hash}",
+            object_id=pk,
+            detail={"reason": "refused push: the image was never tagged"},
+        )
     logger.info("discarded untagged image %s after a refused tag", image.hash)
     return True
 

@@ -14,6 +14,7 @@ from ..conf import library_settings
 from ..exceptions import Forbidden, InvalidInput, NotAuthenticated, NotFound, PayloadTooLarge
 from ..keyserver.openpgp import KeyParseError, ParsedKey, parse_public_keys
 from ..models import SigningKey, SigningKeyId, SigningKeyUserId
+from . import audit
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,12 @@ def _store(user: Any, key: ParsedKey) -> SigningKey:
         stored.user_ids.all().delete()
         SigningKeyUserId.objects.bulk_create(
             [SigningKeyUserId(signing_key=stored, user_id=u[:512]) for u in key.user_ids]
+        )
+        audit.record(
+            audit.KEY_ADD if created else audit.KEY_UPDATE,
+            stored,
+            actor=user,
+            detail={"user_ids": [u[:200] for u in key.user_ids[:10]], "revoked": key.revoked},
         )
     logger.info("key %s %s by user id %s", key.fingerprint, "added" if created else "updated", user.pk)
     return stored

@@ -12,6 +12,7 @@ from ..conf import library_settings
 from ..exceptions import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from ..models import Collection, Container, Entity
 from ..refs import NAME_MAX_LENGTH, normalise_entity_name, validate_name
+from . import audit
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def create_entity(user: Any, name: Any, description: str = "", default_private: 
                 description=_description(description),
                 default_private=default_private if default_private else None,
             )
+            audit.record(audit.ENTITY_CREATE, entity, actor=user)
     except IntegrityError:
         raise Conflict(f"entity {name} already exists") from None
     logger.info("entity %s created by user id %s", name, user.pk)
@@ -183,6 +185,7 @@ def create_collection(
                 created_by=user,
                 description=_description(description),
             )
+            audit.record(audit.COLLECTION_CREATE, collection, actor=user, detail={"private": is_private})
     except IntegrityError:
         raise Conflict(f"collection {entity.name}/{name} already exists") from None
     logger.info("collection %s/%s created (private=%s)", entity.name, name, is_private)
@@ -222,6 +225,7 @@ def create_container(user: Any, collection_id: Any, name: Any, *, description: A
                 created_by=user,
                 description=_description(description),
             )
+            audit.record(audit.CONTAINER_CREATE, container, actor=user)
     except IntegrityError:
         raise Conflict(f"container {collection}/{name} already exists") from None
     logger.info("container %s/%s created", collection, name)
@@ -235,7 +239,9 @@ def set_container_read_only(user: Any, container: Container, read_only: Any) -> 
     permissions.require_push(user, container.collection)
     if container.read_only != read_only:
         container.read_only = read_only
-        container.save(update_fields=["read_only", "updated_at"])
+        with transaction.atomic():
+            container.save(update_fields=["read_only", "updated_at"])
+            audit.record(audit.CONTAINER_READ_ONLY if read_only else audit.CONTAINER_WRITABLE, container, actor=user)
         logger.info("container %s read-only=%s", container, read_only)
     return container
 
@@ -274,7 +280,9 @@ def set_collection_private(user: Any, collection: Collection, private: Any) -> C
     permissions.require_push(user, collection)
     if collection.private != private:
         collection.private = private
-        collection.save(update_fields=["private", "updated_at"])
+        with transaction.atomic():
+            collection.save(update_fields=["private", "updated_at"])
+            audit.record(audit.COLLECTION_PRIVATE if private else audit.COLLECTION_PUBLIC, collection, actor=user)
         logger.info("collection %s private=%s (user id %s)", collection, private, getattr(user, "pk", None))
     return collection
 
@@ -296,11 +304,20 @@ def delete_collection(user: Any, collection: Collection) -> dict[str, int]:
         blockers = collection_blockers([locked.pk])
         if blockers:
             raise ContentFrozen(f"Permission denied: collection {collection} cannot be deleted: {blockers[locked.pk]}")
+        pk = locked.pk
         _, counts = locked.delete()
-    summary = {
-        "containers": counts.get("django_sylabs_library.Container", 0),
-        "images": counts.get("django_sylabs_library.Image", 0),
-        "tags": counts.get("django_sylabs_library.Tag", 0),
-    }
+        summary = {
+            "containers": counts.get("django_sylabs_library.Container", 0),
+            "images": counts.get("django_sylabs_library.Image", 0),
+            "tags": counts.get("django_sylabs_library.Tag", 0),
+        }
+        audit.record(
+            audit.COLLECTION_DELETE,
+            object_type="collection",
+            ref=f"{collection.entity.name}/{collection.name}",
+            object_id=pk,
+            actor=user,
+            detail=summary,
+        )
     logger.info("collection %s deleted by user id %s (%s)", collection, getattr(user, "pk", None), summary)
     return summary

@@ -14,6 +14,7 @@ from ..conf import library_settings
 from ..exceptions import ContainerReadOnly, InvalidInput, NotFound, TagFrozen
 from ..models import Container, Image, Tag
 from ..refs import validate_arch, validate_tag
+from . import audit
 from .images import discard_orphan
 from .namespaces import _object_id
 
@@ -76,12 +77,22 @@ def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any 
                     image.arch = arch
                 if current is None:
                     current = Tag.objects.create(container=container, name=tag, arch=arch, image=image, updated_by=user)
+                    audit.record(
+                        audit.TAG_SET, current, actor=user, detail={"arch": arch, "new": audit.image_ref(image)}
+                    )
                     logger.info("tag %s:%s (%s) -> %s", container, tag, arch, image.hash)
                 elif current.image_id != image.pk:
                     previous = current.image_id
+                    old_hash = Image.objects.filter(pk=previous).values_list("hash", flat=True).first()
                     current.image = image
                     current.updated_by = user
                     current.save(update_fields=["image", "updated_by", "updated_at"])
+                    audit.record(
+                        audit.TAG_MOVE,
+                        current,
+                        actor=user,
+                        detail={"arch": arch, "old": {"id": previous, "hash": old_hash}, "new": audit.image_ref(image)},
+                    )
                     logger.info(
                         "tag %s:%s (%s) moved from image %s to %s",
                         container,
@@ -102,14 +113,29 @@ def set_tag(user: Any, container: Container, tag: Any, image_id: Any, arch: Any 
     raise InvalidInput("tag is being changed concurrently; try again")
 
 
-def set_frozen(user: Any, container: Container, tag: str, arch: str | None, frozen: bool) -> int:
-    """Freeze or unfreeze a tag (all architectures when ``arch`` is None). Returns the count."""
-    permissions.require_push(user, container.collection)
+def set_frozen(
+    user: Any, container: Container, tag: str, arch: str | None, frozen: bool, *, check: bool = True
+) -> int:
+    """Freeze or unfreeze a tag (all architectures when ``arch`` is None). Returns the count.
+
+    ``check`` False is for operator tools (management commands) acting outside collection roles.
+    """
+    if check:
+        permissions.require_push(user, container.collection)
     qs = Tag.objects.filter(container=container, name=tag)
     if arch:
         qs = qs.filter(arch=arch)
-    count = qs.update(frozen=frozen)
-    if not count:
-        raise NotFound(f"tag {tag} not found in {container}")
+    with transaction.atomic():
+        count = qs.update(frozen=frozen)
+        if not count:
+            raise NotFound(f"tag {tag} not found in {container}")
+        audit.record(
+            audit.TAG_FREEZE if frozen else audit.TAG_UNFREEZE,
+            object_type="tag",
+            ref=f"{audit.describe(container)[1]}:{tag}",
+            object_id=qs.values_list("pk", flat=True).first() if count == 1 else None,
+            actor=user,
+            detail={"arch": arch or "", "tags": count},
+        )
     logger.info("tag %s:%s frozen=%s", container, tag, frozen)
     return count

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from ..exceptions import Conflict, InvalidInput, NotFound
 from ..models import Entity, Team
 from ..refs import validate_name
+from . import audit
 from .namespaces import _description, _is_reserved
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def create_team(
             if Team.objects.filter(group=group).exists():
                 raise Conflict(f"group {group.name} is already a team")
             team = Team.objects.create(group=group, name=name, description=description)
+            audit.record(audit.TEAM_CREATE, team, detail={"group": group.name, "entity": bool(entity)})
             if entity:
                 Entity.objects.create(name=name, team=team, personal=False, description=description or name)
             for user in members:

@@ -7,18 +7,28 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from ..conf import library_settings
 from ..exceptions import InvalidInput, NotFound
 from ..models import Token, hash_secret
+from . import audit
 
 logger = logging.getLogger(__name__)
 
 
-def create_token(user: Any, name: str = "", expires_days: int | None = None) -> tuple[Token, str]:
-    """Make a token; the raw value is returned once and never stored."""
+def create_token(
+    user: Any, name: str = "", expires_days: int | None = None, *, scope: str = Token.Scope.WRITE
+) -> tuple[Token, str]:
+    """Make a token; the raw value is returned once and never stored.
+
+    ``scope`` is ``write`` (everything the user may do) or ``read`` (reads only: pull, search,
+    list; enforced by ``api.authentication.require_token_scope``).
+    """
     name = (name or "").strip() or "token"
+    if scope not in Token.Scope.values:
+        raise InvalidInput("scope must be read or write")
     if len(name) > 100:
         raise InvalidInput("token name is longer than 100 characters")
     if expires_days is not None:
@@ -27,14 +37,26 @@ def create_token(user: Any, name: str = "", expires_days: int | None = None) -> 
         if expires_days > 36500:
             raise InvalidInput("expiry must be at most 36500 days")
     raw = library_settings.TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = Token.objects.create(
-        user=user,
-        name=name,
-        key_hash=hash_secret(raw),
-        key_prefix=raw[:12],
-        expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
-    )
-    logger.info("token %s (%s) created for user id %s", token.pk, name, user.pk)
+    with transaction.atomic():
+        token = Token.objects.create(
+            user=user,
+            name=name,
+            scope=scope,
+            key_hash=hash_secret(raw),
+            key_prefix=raw[:12],
+            expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
+        )
+        audit.record(
+            audit.TOKEN_CREATE,
+            token,
+            actor=user,
+            detail={
+                "scope": token.scope,
+                "prefix": token.key_prefix,
+                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            },
+        )
+    logger.info("token %s (%s, %s) created for user id %s", token.pk, name, scope, user.pk)
     return token, raw
 
 
@@ -58,6 +80,8 @@ def revoke_token(user: Any, token_id: int) -> Token:
     if token is None:
         raise NotFound("token not found")
     token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        token.save(update_fields=["revoked_at"])
+        audit.record(audit.TOKEN_REVOKE, token, actor=user, detail={"prefix": token.key_prefix})
     logger.info("token %s revoked by user id %s", token.pk, user.pk)
     return token

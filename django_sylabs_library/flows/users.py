@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ..exceptions import InvalidInput
 from ..models import Collection, Entity, Team, Token
+from . import audit
 from .protection import ContentFrozen, entity_blockers
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,14 @@ def transfer_entities(
             else:
                 entity.owner = to_user
             entity.save(update_fields=["owner", "team", "personal", "updated_at"])
+            audit.record(
+                audit.ENTITY_TRANSFER,
+                entity,
+                detail={
+                    "to_user": to_user.get_username() if to_user is not None else None,
+                    "to_team": to_team.name if to_team is not None else None,
+                },
+            )
     target = f"team {to_team.name}" if to_team is not None else f"user id {to_user.pk}"
     logger.info("entities %s transferred to %s", [e.name for e in moved], target)
     return moved
@@ -184,6 +193,14 @@ def remove_content(user: Any) -> list[str]:
         Entity.objects.filter(pk__in=shared).update(owner=None, personal=False)
         names = [e.name for e in alone]
         Entity.objects.filter(pk__in=[e.pk for e in alone]).delete()
+        for entity in alone:
+            audit.record(
+                audit.ENTITY_DELETE,
+                object_type="entity",
+                ref=entity.name,
+                object_id=entity.pk,
+                detail={"reason": f"content of user {user.get_username()} removed"},
+            )
     logger.info("entities %s of user id %s removed", names, user.pk)
     return names
 
@@ -196,5 +213,12 @@ def deactivate_user(user: Any) -> int:
             user.is_active = False
             user.save(update_fields=["is_active"])
         revoked = Token.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        audit.record(
+            audit.USER_DEACTIVATE,
+            object_type="user",
+            ref=user.get_username(),
+            object_id=user.pk,
+            detail={"tokens_revoked": revoked},
+        )
     logger.info("user id %s deactivated, %d token(s) revoked", user.pk, revoked)
     return revoked

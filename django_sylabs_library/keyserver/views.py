@@ -14,10 +14,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import AuthenticationFailed
 
-from ..api.authentication import BearerTokenAuthentication
+from ..api.authentication import BearerTokenAuthentication, require_token_scope
 from ..api.exceptions import error_response
 from ..exceptions import InvalidInput, LibraryError, NotAuthenticated, PayloadTooLarge
-from ..flows import keys
+from ..flows import audit, keys
 
 
 def _error(exc: LibraryError) -> HttpResponse:
@@ -51,12 +51,18 @@ def lookup(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def add(request: HttpRequest) -> HttpResponse:
+    with audit.request_context(request, session_user=False):
+        return _add(request)
+
+
+def _add(request: HttpRequest) -> HttpResponse:
     try:
         try:
             auth = BearerTokenAuthentication().authenticate(request)
         except AuthenticationFailed:
             raise NotAuthenticated("Invalid Token") from None
         user = auth[0] if auth else None
+        require_token_scope(request.method or "POST", auth[1] if auth else None)
         try:
             keytext = request.POST.get("keytext")
         except RequestDataTooBig:

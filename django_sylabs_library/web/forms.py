@@ -19,6 +19,17 @@ class TokenCreateForm(forms.Form):
         label="Expires after (days)",
         help_text="Leave empty for a token that does not expire.",
     )
+    scope = forms.ChoiceField(
+        choices=[("write", "Read and write: pull, push, tag, delete"), ("read", "Read only: pull and search")],
+        initial="write",
+        required=False,
+        label="Access",
+        widget=forms.RadioSelect,
+        help_text="A read-only token cannot push, tag, delete, freeze or change settings, whatever your rights.",
+    )
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data.get("scope") or "write"
 
     def clean_expires_days(self) -> int | None:
         value = self.cleaned_data.get("expires_days")

@@ -22,7 +22,7 @@ from django.views.generic.base import ContextMixin, TemplateView
 from .. import permissions
 from ..conf import library_settings
 from ..exceptions import Forbidden, NotAuthenticated, NotFound
-from ..flows import namespaces
+from ..flows import audit, namespaces
 from ..models import Collection, Container
 
 
@@ -64,6 +64,10 @@ class CollectionMixin:
         permissions.require_push(self.request.user, self.get_collection())
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with audit.request_context(request):  # who and from where, for the audit log
+            return self._dispatch(request, *args, **kwargs)
+
+    def _dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if self.owner_required and not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if self.owner_required:

@@ -34,9 +34,9 @@ from django.views.generic import View
 from .. import permissions
 from ..conf import library_settings
 from ..exceptions import InvalidInput, LibraryError, NotFound
+from ..flows import audit, namespaces, search, teams, usage
 from ..flows import collaborators as collaborator_flows
 from ..flows import images as image_flows
-from ..flows import namespaces, search, teams, usage
 from ..flows import tags as tag_flows
 from ..flows import tokens as token_flows
 from ..flows.keys import keys_for_fingerprints
@@ -563,13 +563,21 @@ def my_entity(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
+    with audit.request_context(request):
+        return _tokens(request)
+
+
+def _tokens(request: HttpRequest) -> HttpResponse:
     new_token = None
     form = TokenCreateForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             try:
                 _, new_token = token_flows.create_token(
-                    request.user, form.cleaned_data["name"], form.cleaned_data.get("expires_days")
+                    request.user,
+                    form.cleaned_data["name"],
+                    form.cleaned_data.get("expires_days"),
+                    scope=form.cleaned_data["scope"],
                 )
             except LibraryError as exc:
                 messages.error(request, exc.message)
@@ -602,7 +610,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
-        token = token_flows.revoke_token(request.user, token_id)
+        with audit.request_context(request):
+            token = token_flows.revoke_token(request.user, token_id)
     except LibraryError as exc:
         messages.error(request, exc.message)
     else:

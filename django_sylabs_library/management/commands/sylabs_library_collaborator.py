@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_sylabs_library.exceptions import LibraryError
-from django_sylabs_library.flows import collaborators
+from django_sylabs_library.flows import audit, collaborators
 
 
 class Command(BaseCommand):
@@ -35,6 +35,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.command_context("sylabs_library_collaborator"):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         action = options["action"]
         try:
             collection = collaborators.find_collection(options["collection"])

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_sylabs_library.exceptions import InvalidInput, NotFound
-from django_sylabs_library.models import Container, Tag
+from django_sylabs_library.flows import audit
+from django_sylabs_library.flows.tags import set_frozen
+from django_sylabs_library.models import Container
 from django_sylabs_library.refs import parse_ref
 
 
@@ -20,6 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--arch", default="", help="only this architecture")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.command_context("sylabs_library_freeze"):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         try:
             ref = parse_ref(options["ref"], default_tag="")
         except InvalidInput as exc:
@@ -31,11 +37,9 @@ class Command(BaseCommand):
         ).first()
         if container is None:
             raise CommandError(str(NotFound(f"container {ref.path} not found")))
-        tags = Tag.objects.filter(container=container, name=ref.tag)
-        if options["arch"]:
-            tags = tags.filter(arch=options["arch"])
         frozen = not options["unfreeze"]
-        count = tags.update(frozen=frozen)
-        if not count:
-            raise CommandError(f"tag {ref.tag} not found in {ref.path}")
+        try:
+            count = set_frozen(None, container, ref.tag, options["arch"] or None, frozen, check=False)
+        except NotFound:
+            raise CommandError(f"tag {ref.tag} not found in {ref.path}") from None
         self.stdout.write(f"{'froze' if frozen else 'unfroze'} {ref} ({count} architecture(s))")
