@@ -48,6 +48,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     messages += _storage_messages()
+    messages += _limit_messages()
     part = library_settings.MULTIPART_PART_SIZE
     if not isinstance(part, int) or part < 5 * 1024 * 1024:
         messages.append(
@@ -196,4 +197,101 @@ def _storage_messages() -> list[Any]:
                     id="django_sylabs_library.E016",
                 )
             )
+    return messages
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _limit_messages() -> list[Any]:
+    """Quotas, presigned URL lifetime and rate limits (docs/limits.md)."""
+    import ipaddress
+
+    from .api.throttling import SCOPES, parse_rate
+    from .conf import library_settings
+
+    messages: list[Any] = []
+    expiry = library_settings.PRESIGNED_URL_EXPIRY_SECONDS
+    if not _is_int(expiry) or not 1 <= expiry <= 900:
+        messages.append(
+            Error(
+                f"SYLABS_LIBRARY['PRESIGNED_URL_EXPIRY_SECONDS'] must be an integer from 1 to 900, not {expiry!r}",
+                hint="Presigned store URLs must expire within 15 minutes; longer downloads can use "
+                "DOWNLOAD_MODE 'proxy', whose URLs follow DOWNLOAD_URL_EXPIRY_SECONDS.",
+                id="django_sylabs_library.E020",
+            )
+        )
+    quota = library_settings.DEFAULT_ENTITY_QUOTA
+    if quota is not None and (not _is_int(quota) or quota < 0):
+        messages.append(
+            Error(
+                f"SYLABS_LIBRARY['DEFAULT_ENTITY_QUOTA'] must be None or a number of bytes >= 0, not {quota!r}",
+                id="django_sylabs_library.E021",
+            )
+        )
+    rates = library_settings.RATE_LIMITS
+    if not isinstance(rates, dict):
+        messages.append(Error("SYLABS_LIBRARY['RATE_LIMITS'] must be a dict", id="django_sylabs_library.E022"))
+        rates = {}
+    for scope, rate in rates.items():
+        problem = None
+        if scope not in SCOPES:
+            problem = f"unknown scope {scope!r} (scopes: {', '.join(SCOPES)})"
+        else:
+            try:
+                parse_rate(rate)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem:
+            messages.append(Error(f"SYLABS_LIBRARY['RATE_LIMITS']: {problem}", id="django_sylabs_library.E022"))
+    proxies = library_settings.RATE_LIMIT_NUM_PROXIES
+    if proxies is not None and (not _is_int(proxies) or proxies < 0):
+        messages.append(
+            Error(
+                f"SYLABS_LIBRARY['RATE_LIMIT_NUM_PROXIES'] must be None or an integer >= 0, not {proxies!r}",
+                id="django_sylabs_library.E024",
+            )
+        )
+    networks = library_settings.RATE_LIMIT_EXEMPT_NETWORKS or []
+    for network in networks if isinstance(networks, (list, tuple)) else [networks]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except (TypeError, ValueError):
+            messages.append(
+                Error(
+                    f"SYLABS_LIBRARY['RATE_LIMIT_EXEMPT_NETWORKS']: {network!r} is not a network like '10.0.0.0/8'",
+                    id="django_sylabs_library.E025",
+                )
+            )
+    if rates:
+        alias = library_settings.RATE_LIMIT_CACHE
+        cache = getattr(settings, "CACHES", {}).get(alias)
+        if cache is None:
+            messages.append(
+                Error(
+                    f"SYLABS_LIBRARY['RATE_LIMIT_CACHE'] names {alias!r}, which is not in CACHES",
+                    id="django_sylabs_library.E023",
+                )
+            )
+        else:
+            backend = str(cache.get("BACKEND", ""))
+            if backend.endswith("DummyCache"):
+                messages.append(
+                    Warning(
+                        f"rate limits are on but CACHES[{alias!r}] is a DummyCache: nothing is ever counted",
+                        hint="Use a shared cache (Redis, Memcached or DatabaseCache) for RATE_LIMIT_CACHE.",
+                        id="django_sylabs_library.W020",
+                    )
+                )
+            elif backend.endswith(("LocMemCache", "FileBasedCache")):
+                messages.append(
+                    Warning(
+                        f"rate limits are on but CACHES[{alias!r}] ({backend.rsplit('.', 1)[-1]}) is not shared "
+                        "between servers" + (" or worker processes" if backend.endswith("LocMemCache") else ""),
+                        hint="Each process then counts on its own, so the limits are multiplied by the number "
+                        "of workers. Use Redis, Memcached or DatabaseCache for RATE_LIMIT_CACHE.",
+                        id="django_sylabs_library.W021",
+                    )
+                )
     return messages

@@ -36,6 +36,7 @@ from .authentication import BearerTokenAuthentication, ReadOnlyTokenPermission
 from .downloads import blob_for_token, blob_response, download_mode, presigned_location, proxy_token, redirect_response
 from .exceptions import library_exception_handler
 from .parsing import content_length, read_json
+from .throttling import throttles_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class LibraryView(APIView):
 
     def get_exception_handler(self) -> Any:
         return library_exception_handler
+
+    def get_throttles(self) -> list[Any]:
+        return throttles_for(self, self.request)  # SYLABS_LIBRARY["RATE_LIMITS"]; none by default
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with audit.request_context(request, session_user=False):  # who and from where, for the audit log
@@ -359,6 +363,8 @@ class SearchView(LibraryView):
 class ImageFileView(LibraryView):
     """``GET v1/imagefile/<ref>`` downloads; ``POST v1/imagefile/<id>`` is the v1 upload."""
 
+    push_methods = ("POST",)  # the "push" rate limit
+
     def get(self, request: Any, ref: str) -> Any:
         user = self.user(request)
         image = image_flows.resolve_image(user, parse_ref(ref), _arch(request))
@@ -392,6 +398,7 @@ class DownloadTargetView(LibraryView):
     so any Authorization header (Apptainer 1.1 sends its token here) is ignored; Range honoured."""
 
     authentication_classes: list[Any] = []
+    rate_limited = False  # a short-lived capability; limiting it would break concurrent downloads
 
     def get(self, request: Any, token: str) -> Any:
         blob, filename = blob_for_token(token)
@@ -400,6 +407,8 @@ class DownloadTargetView(LibraryView):
 
 class ImageFileV2View(LibraryView):
     """``POST v2/imagefile/<id>``: a one-time upload URL for a single PUT (spec 5.3)."""
+
+    push_methods = ("POST",)
 
     def post(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
@@ -422,6 +431,8 @@ class ImageFileCompleteView(LibraryView):
 
 class MultipartView(LibraryView):
     """``POST`` starts a multipart upload; ``PUT`` asks for one part's URL (spec 5.4)."""
+
+    push_methods = ("POST",)
 
     def post(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
@@ -471,6 +482,7 @@ class UploadTargetView(LibraryView):
     """The upload URL itself: no token, the secret in the path is the credential."""
 
     authentication_classes: list[Any] = []
+    rate_limited = False  # single-use capabilities, issued by a counted request
 
     def put(self, request: Any, secret: str) -> Response:
         raw = request._request
@@ -482,6 +494,7 @@ class UploadTargetView(LibraryView):
 
 class PartTargetView(LibraryView):
     authentication_classes: list[Any] = []
+    rate_limited = False
 
     def put(self, request: Any, secret: str) -> Response:
         raw = request._request
