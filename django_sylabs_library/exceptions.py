@@ -60,6 +60,19 @@ class InsufficientStorage(LibraryError):
     default_message = "Not enough storage space for this image"
 
 
+class DiskFull(InsufficientStorage):
+    """Writing an upload hit ENOSPC/EDQUOT on the image storage or the upload folder."""
+
+    default_message = "insufficient storage: the library's disk is full; try again later or ask its administrators"
+
+
+class BlobGone(Conflict):
+    """The stored bytes a push was about to reuse were removed at the same moment (garbage collection
+    or the deletion of the last image using them); nothing was changed and a retry uploads them again."""
+
+    default_message = "the stored copy of this image was removed at the same time; retry the push"
+
+
 class ContainerReadOnly(Forbidden):
     default_message = "Permission denied: the container is read-only (frozen)"
 

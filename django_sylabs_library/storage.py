@@ -13,6 +13,8 @@ when no image references it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import tempfile
@@ -23,9 +25,11 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, default_storage, storages
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from .conf import library_settings
-from .models import Blob
+from .exceptions import DiskFull
+from .models import Blob, UploadSession
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +100,16 @@ def store_blob(temp_path: Path, sha256_hex: str, size: int) -> Blob:
         return existing
     storage = image_storage()
     content = _TemporaryFile(temp_path)
+    # The name is chosen here so that a failed save (disk full while copying across filesystems)
+    # can remove its partial file; save() picks the same name unless another upload just took it.
+    target = storage.get_available_name(blob_name(sha256_hex))
     try:
-        saved_name = storage.save(blob_name(sha256_hex), content)
+        saved_name = storage.save(target, content)
+    except OSError as exc:
+        _remove_partial(storage, target)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull() from exc
+        raise
     finally:
         content.close()
         remove_file(temp_path)
@@ -174,14 +186,30 @@ def blob_local_path(blob: Blob) -> str | None:
         return None
 
 
-def delete_blob_if_unreferenced(blob_id: int) -> bool:
-    """Remove a blob's bytes and row once no image references it. Returns True if removed."""
-    with transaction.atomic():
-        blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
-        if blob is None or blob.images.exists():
-            return False
-        name = blob.storage_name
-        blob.delete()
+def _remove_partial(storage: Storage, name: str) -> None:
+    """Delete what a failed save left under ``name``, unless a blob row owns that name."""
+    with contextlib.suppress(Exception):
+        if not Blob.objects.filter(storage_name=name).exists() and storage.exists(name):
+            storage.delete(name)
+            logger.warning("removed the partial blob file %s of a failed save", name)
+
+
+def blob_in_use(blob: Blob) -> bool:
+    """Whether a blob must stay: an image references it, or an unfinished upload of the same
+    bytes may still attach it (an upload that finds its bytes already stored reuses the blob, and
+    a verified v2 single-part upload holds its blob until ``_complete``).
+
+    Call it with the blob row locked (``select_for_update``) and delete in the same transaction:
+    the attach path locks the same row (``flows/maintenance.py`` explains the guard)."""
+    if blob.images.exists():
+        return True
+    unfinished = [UploadSession.State.OPEN, UploadSession.State.RECEIVING, UploadSession.State.RECEIVED]
+    return UploadSession.objects.filter(Q(expected_sha256=blob.sha256) | Q(blob=blob), state__in=unfinished).exists()
+
+
+def delete_stored_blob(name: str) -> None:
+    """Delete a blob's bytes by storage name (its row must be gone already). Failures are logged:
+    the bytes then stay as an orphan file that ``sylabs_library_gc`` removes later."""
     try:
         if is_s3():
             store = s3_store()
@@ -189,7 +217,20 @@ def delete_blob_if_unreferenced(blob_id: int) -> bool:
         else:
             image_storage().delete(name)
     except Exception:  # noqa: BLE001 - the row is gone; the bytes stay as an orphan
-        logger.warning("could not delete blob file %s; it stays on disk as an orphan", name)
+        logger.warning("could not delete blob file %s; it stays as an orphan for sylabs_library_gc", name)
+
+
+def delete_blob_if_unreferenced(blob_id: int) -> bool:
+    """Remove a blob's bytes and row once nothing uses it (``blob_in_use``). Returns True if removed.
+
+    The row is locked, checked and deleted in one transaction; the bytes go after the commit."""
+    with transaction.atomic():
+        blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
+        if blob is None or blob_in_use(blob):
+            return False
+        name = blob.storage_name
+        blob.delete()
+    delete_stored_blob(name)
     logger.info("removed unreferenced blob sha256.%s", blob.sha256)
     return True
 

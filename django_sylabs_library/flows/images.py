@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .. import permissions
 from ..conf import library_settings
-from ..exceptions import Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
+from ..exceptions import BlobGone, Conflict, ContainerReadOnly, InvalidInput, NotFound, TagFrozen
 from ..models import Blob, Collection, Container, Image, Tag
 from ..refs import ImageRef, validate_arch, validate_image_hash
 from . import audit
@@ -142,6 +142,10 @@ def image_by_id(user: Any, ident: Any) -> Image:
 
 
 def _attach_blob(image: Image, blob: Blob, metadata_fields: list[str]) -> None:
+    # Lock the blob row for the rest of the caller's transaction: garbage collection removes a blob
+    # only under the same lock, after checking no image references it (flows/maintenance.py).
+    if not list(Blob.objects.select_for_update().filter(pk=blob.pk).values_list("pk", flat=True)):
+        raise BlobGone()
     image.blob = blob
     image.size = blob.size
     image.uploaded = True

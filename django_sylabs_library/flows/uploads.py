@@ -43,8 +43,8 @@ from .. import metrics, permissions
 from ..conf import library_settings
 from ..exceptions import (
     ContainerReadOnly,
+    DiskFull,
     Gone,
-    InsufficientStorage,
     InvalidInput,
     LibraryError,
     NotFound,
@@ -112,7 +112,7 @@ def _temp_path(name: str) -> Path:
 
 def _os_error(exc: OSError) -> LibraryError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InsufficientStorage()
+        return DiskFull()
     return IncompleteUpload(f"upload interrupted: {exc.strerror or exc}")
 
 
