@@ -359,3 +359,13 @@ def test_admin_shows_events_read_only(client: Any, admin_web: Any, alice: Any, t
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     admin_web.post(admin_url("auditevent", "delete", event.pk), {"post": "yes"})
     assert not AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_gc_of_untagged_images_is_recorded(alice: Any, tools: Image) -> None:
+    new = seed(alice, "alice/tools/samtools", make_sif("amd64"))  # latest moves on: `tools` is untagged
+    assert new.pk != tools.pk and not tools.tags.exists()
+    since = last_pk()
+    call_command("sylabs_library_gc", "--grace", "0", "--untagged-older-than", "0", stdout=None, stderr=None)
+    event = only_event(since)
+    check(event, "image.delete", "manage.py sylabs_library_gc", f"alice/tools/samtools:{tools.hash}", addr=None)
+    assert event.object_id == tools.pk and "untagged" in event.detail["reason"]

@@ -73,6 +73,7 @@ from ..storage import (
     remove_file,
     upload_temp_dir,
 )
+from . import audit
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +307,13 @@ def _remove_untagged_images(report: GcReport, older_than: datetime, dry_run: boo
                 if locked is None or locked.tags.exists():
                     continue  # tagged meanwhile
                 locked.delete()
+                audit.record(
+                    audit.IMAGE_DELETE,
+                    object_type="image",
+                    ref=f"{audit.describe(image.container)[1]}:{image.hash}",
+                    object_id=image.pk,
+                    detail={"size": image.size, "reason": "garbage collection: untagged"},
+                )
             report.untagged_images.append(label)
             # receivers.py does the same on commit; done here too so the report can count it.
             if blob is not None and delete_blob_if_unreferenced(blob.pk):

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_sylabs_library.flows import audit
 from django_sylabs_library.flows.maintenance import collect_garbage
 
 
@@ -50,6 +51,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.command_context("sylabs_library_gc"):  # untagged images it removes are audited
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         grace = options["grace"]
         if grace is not None and grace < 0:
             raise CommandError("--grace must be 0 or more seconds")
