@@ -369,3 +369,16 @@ def test_gc_of_untagged_images_is_recorded(alice: Any, tools: Image) -> None:
     event = only_event(since)
     check(event, "image.delete", "manage.py sylabs_library_gc", f"alice/tools/samtools:{tools.hash}", addr=None)
     assert event.object_id == tools.pk and "untagged" in event.detail["reason"]
+
+
+def test_remote_address_behind_trusted_proxies(alice: Any, tools: Image, settings: Any) -> None:
+    """The address is the socket's, unless RATE_LIMIT_NUM_PROXIES trusts X-Forwarded-For."""
+    api, _ = api_for(alice)
+    forwarded = {"HTTP_X_FORWARDED_FOR": "198.51.100.9, 192.0.2.1"}
+    since = last_pk()
+    api.put("v1/containers/alice/tools/samtools", {"readOnly": True}, **forwarded)
+    assert only_event(since).remote_addr == ADDR  # not trusted by default
+    settings.SYLABS_LIBRARY = {"RATE_LIMIT_NUM_PROXIES": 1}
+    since = last_pk()
+    api.put("v1/containers/alice/tools/samtools", {"readOnly": False}, **forwarded)
+    assert only_event(since).remote_addr == "192.0.2.1"

@@ -103,11 +103,11 @@ def context(
 def request_context(request: Any, *, session_user: bool = True) -> Any:
     """The context of a web or API request: its remote address, and the logged-in user
     (``session_user``; API views leave it to their authentication, which calls ``set_actor``)."""
+    from ..api.throttling import client_ip  # REMOTE_ADDR, or X-Forwarded-For of RATE_LIMIT_NUM_PROXIES proxies
+
     user = getattr(request, "user", None) if session_user else None
     actor = user if user is not None and getattr(user, "is_authenticated", False) else None
-    return context(
-        actor=actor, remote_addr=request.META.get("REMOTE_ADDR"), via=VIA_SESSION if actor is not None else ""
-    )
+    return context(actor=actor, remote_addr=client_ip(request), via=VIA_SESSION if actor is not None else "")
 
 
 def command_context(command: str) -> Any:
