@@ -23,6 +23,7 @@ Images on an S3 store instead of the data dir (needs ``pip install django-sylabs
 ``SYLABS_EXAMPLE_LEGACY_DOWNLOAD_MODE`` download mode for Apptainer 1.0/1.1 (``BEARER``) clients
 ``SYLABS_EXAMPLE_SENDFILE``             ``x-accel-redirect`` or ``x-sendfile`` behind nginx/Apache (filesystem only)
 ``SYLABS_EXAMPLE_METRICS``              ``1`` serves Prometheus metrics at ``/metrics``
+``SYLABS_EXAMPLE_LOG_LEVEL``            level of the app's loggers (default ``INFO``; ``DEBUG`` for more)
 """
 
 from __future__ import annotations
@@ -215,18 +216,27 @@ if _env_flag("SYLABS_EXAMPLE_HTTPS"):
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 3600
 
+# SYLABS_EXAMPLE_LOG_LEVEL (default INFO) is the level of the app's loggers; at DEBUG, Django's
+# django.request also logs every 4xx (WARNING). The "redact" filter keeps upload secrets, tokens and
+# presigned-URL signatures out of every line (docs/deployment.md, "Logs without secrets").
+LOG_LEVEL = (os.environ.get("SYLABS_EXAMPLE_LOG_LEVEL") or "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "django_sylabs_library.redact.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"},
     },
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
     },
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
-        "django_sylabs_library": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+        "django_sylabs_library": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "django.request": {
+            "handlers": ["stderr"],
+            "level": "WARNING" if LOG_LEVEL == "DEBUG" else "ERROR",
+            "propagate": False,
+        },
     },
 }

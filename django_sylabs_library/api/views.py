@@ -30,6 +30,7 @@ from ..flows.bodyreader import request_body
 from ..flows.keys import keys_for_fingerprints
 from ..flows.usage import entity_usage
 from ..models import Collection, Container, Entity, Image
+from ..redact import redact
 from ..refs import parse_ref
 from . import serializers as s
 from .authentication import BearerTokenAuthentication, ReadOnlyTokenPermission
@@ -58,6 +59,7 @@ class LibraryView(APIView):
     parser_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FirstRendererNegotiation
+    secret_in_path = False  # the URL itself is the credential (upload, part and proxy download targets)
 
     def get_exception_handler(self) -> Any:
         return library_exception_handler
@@ -80,6 +82,12 @@ class LibraryView(APIView):
             started = getattr(self, "_started", None)
             elapsed = time.monotonic() - started if started is not None else 0.0
             metrics.observe_request(type(self).__name__, request.method, response.status_code, elapsed)
+        if response.status_code >= 400 and self.secret_in_path:
+            # Django's django.request logger would print the path, whose last segment is the credential:
+            # log it here without the secret and tell Django it has been logged.
+            level = logging.ERROR if response.status_code >= 500 else logging.WARNING
+            logger.log(level, "%s: %s", response.reason_phrase, redact(request.path))
+            response._has_been_logged = True
         return response
 
     @staticmethod
@@ -398,6 +406,7 @@ class DownloadTargetView(LibraryView):
     so any Authorization header (Apptainer 1.1 sends its token here) is ignored; Range honoured."""
 
     authentication_classes: list[Any] = []
+    secret_in_path = True
     rate_limited = False  # a short-lived capability; limiting it would break concurrent downloads
 
     def get(self, request: Any, token: str) -> Any:
@@ -482,6 +491,7 @@ class UploadTargetView(LibraryView):
     """The upload URL itself: no token, the secret in the path is the credential."""
 
     authentication_classes: list[Any] = []
+    secret_in_path = True
     rate_limited = False  # single-use capabilities, issued by a counted request
 
     def put(self, request: Any, secret: str) -> Response:
@@ -494,6 +504,7 @@ class UploadTargetView(LibraryView):
 
 class PartTargetView(LibraryView):
     authentication_classes: list[Any] = []
+    secret_in_path = True
     rate_limited = False
 
     def put(self, request: Any, secret: str) -> Response:

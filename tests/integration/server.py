@@ -244,8 +244,13 @@ def running_example_server(
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
             "SYLABS_EXAMPLE_DATA_DIR": str(data_dir),
             "PYTHONUNBUFFERED": "1",
+            # example_project/gunicorn.conf.py: keep (redacted) query strings in the access log, where
+            # tests find requests by a marker parameter.
+            "SYLABS_EXAMPLE_ACCESS_LOG_QUERY": "1",
         }
     )
+    # The app's and gunicorn's DEBUG lines too: test_logs.py checks that none of them carries a secret.
+    full_env.setdefault("SYLABS_EXAMPLE_LOG_LEVEL", "DEBUG")
     full_env.pop("PYTHONDEVMODE", None)
     if env:
         full_env.update(env)
@@ -273,6 +278,8 @@ def running_example_server(
         log_fh = stack.enter_context(open(server_log, "ab"))  # noqa: SIM115 - closed by the ExitStack
         cmd = [
             sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
+            # The deployment's config: the redacting logger class and the access-log format.
+            "-c", str(REPO_ROOT / "example_project" / "gunicorn.conf.py"),
             "-w", str(workers), "--threads", str(threads), "--timeout", "600",
             "-b", f"127.0.0.1:{port}",
             "--access-logfile", str(access_log),

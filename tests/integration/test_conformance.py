@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .server import REPO_ROOT, ExampleServer
+from .test_logs import leaks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,6 +73,11 @@ def test_libconform_suite(libconform: Path, example_server: ExampleServer, tmp_p
         problems.append("unexpected skips:\n  " + "\n  ".join(bad_skips))
     if errors_5xx:
         problems.append(f"{len(errors_5xx)} answers with status 5xx:\n  " + "\n  ".join(errors_5xx[:20]))
+    # Everything the server logged during the run (access log, gunicorn debug, app DEBUG, django.request):
+    # no token, upload secret or signed URL (test_logs.py).
+    leaked = leaks(example_server, [token1, token2])
+    if leaked:
+        problems.append(f"{len(leaked)} log lines with secrets:\n  " + "\n  ".join(leaked[:20]))
     if problems:
         problems.append("libconform stderr (tail):\n" + "\n".join(proc.stderr.splitlines()[-20:]))
         problems.append("server log (tail):\n" + example_server.log_tail(80))

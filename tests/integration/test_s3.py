@@ -26,6 +26,7 @@ from .seaweedfs import SeaweedFS, running_seaweedfs
 from .server import REPO_ROOT, ExampleServer, running_example_server
 from .test_conformance import ALLOWED_SKIPS as _FS_ALLOWED_SKIPS  # noqa: F401 (same suite, stricter here)
 from .test_conformance import GROUPS, SUMMARY
+from .test_logs import leaks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -89,6 +90,7 @@ def test_libconform_suite_on_s3(libconform: Path, s3_server: ExampleServer, seaw
     problems += [line for line in lines if line.startswith("FAIL")]
     problems += [line for line in lines if line.startswith("SKIP ")]  # --require-ranged: no skip is expected
     problems += s3_server.server_errors()
+    problems += leaks(s3_server, [token1, token2])  # no token, signed URL or presigned signature in any log
 
     # Where the bytes went. Uploads: the client PUT to presigned URLs of the store, never to our own upload
     # URLs (the v1 body upload of the interrupt group is the one upload that passes through us, by design).
