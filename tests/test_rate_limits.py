@@ -14,6 +14,7 @@ from tests.test_uploads import put_bytes, upload_url
 
 OUTSIDE = "203.0.113.5"  # TEST-NET-3: an address outside every default exemption
 OTHER = "198.51.100.7"
+ANON_PATH = "v1/search?value=nothing"  # an ordinary anonymous request (200)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def limits(settings, **extra):
     settings.SYLABS_LIBRARY = {"RATE_LIMIT_CACHE": "ratelimits", **extra}
 
 
-def statuses(api, n, path="version", **meta):
+def statuses(api, n, path=ANON_PATH, **meta):
     return [api.get(path, **meta).status_code for _ in range(n)]
 
 
@@ -48,12 +49,21 @@ def test_off_by_default(anon_api):
 def test_anon_limit_is_429_in_the_envelope_with_retry_after(anon_api, settings):
     limits(settings, RATE_LIMITS={"anon": "3/min"})
     assert statuses(anon_api, 3, REMOTE_ADDR=OUTSIDE) == [200] * 3
-    response = anon_api.get("version", REMOTE_ADDR=OUTSIDE)
+    response = anon_api.get(ANON_PATH, REMOTE_ADDR=OUTSIDE)
     body = assert_error(response, 429)
     assert "throttled" in body["error"]["message"].lower()
     assert 1 <= int(response["Retry-After"]) <= 60
     # Another address has its own count.
-    assert anon_api.get("version", REMOTE_ADDR=OTHER).status_code == 200
+    assert anon_api.get(ANON_PATH, REMOTE_ADDR=OTHER).status_code == 200
+
+
+def test_version_and_discovery_are_never_limited(anon_api, alice_api, settings):
+    """The client asks for them before every operation, and /version ignores tokens: counting them
+    would make every user behind one address share the anonymous limit."""
+    limits(settings, RATE_LIMITS={"anon": "1/min", "user": "1/min"})
+    for api in (anon_api, alice_api):
+        assert statuses(api, 5, "version", REMOTE_ADDR=OUTSIDE) == [200] * 5
+        assert statuses(api, 5, "assets/config/config.prod.json", REMOTE_ADDR=OUTSIDE) == [200] * 5
 
 
 def test_loopback_is_exempt_by_default_and_configurable(anon_api, settings):
@@ -69,7 +79,7 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(anon_api, settings):
     """A client cannot dodge its limit by inventing X-Forwarded-For addresses."""
     limits(settings, RATE_LIMITS={"anon": "2/min"})
     results = [
-        anon_api.get("version", REMOTE_ADDR=OUTSIDE, HTTP_X_FORWARDED_FOR=f"192.0.2.{i}").status_code for i in range(4)
+        anon_api.get(ANON_PATH, REMOTE_ADDR=OUTSIDE, HTTP_X_FORWARDED_FOR=f"192.0.2.{i}").status_code for i in range(4)
     ]
     assert results == [200, 200, 429, 429]
 
@@ -80,11 +90,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(anon_api, settin
     limits(settings, RATE_LIMITS={"anon": "2/min"}, RATE_LIMIT_NUM_PROXIES=1)
     via_proxy = {"REMOTE_ADDR": "127.0.0.1"}
     first = [
-        anon_api.get("version", HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, {OUTSIDE}", **via_proxy).status_code
+        anon_api.get(ANON_PATH, HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, {OUTSIDE}", **via_proxy).status_code
         for i in range(3)
     ]
     assert first == [200, 200, 429]
-    assert anon_api.get("version", HTTP_X_FORWARDED_FOR=OTHER, **via_proxy).status_code == 200
+    assert anon_api.get(ANON_PATH, HTTP_X_FORWARDED_FOR=OTHER, **via_proxy).status_code == 200
 
 
 def test_without_proxy_setting_a_proxy_on_loopback_limits_nobody(anon_api, settings):
@@ -139,7 +149,7 @@ def test_upload_urls_are_never_limited(alice_api, anon_api, record, settings):
     url = upload_url(alice_api, created, data)
     assert statuses(anon_api, 1, REMOTE_ADDR=OUTSIDE) == [200]
     assert put_bytes(anon_api, url, data, REMOTE_ADDR=OUTSIDE).status_code == 200
-    assert anon_api.get("version", REMOTE_ADDR=OUTSIDE).status_code == 429
+    assert anon_api.get(ANON_PATH, REMOTE_ADDR=OUTSIDE).status_code == 429
 
 
 def test_throttled_request_changes_nothing(alice_api, record, settings):
