@@ -344,3 +344,22 @@ def _record(api: Any, data: bytes) -> dict[str, Any]:
     collection = api.data("POST", "v1/collections", {"entity": entity["id"], "name": "disk", "private": False})
     container = api.data("POST", "v1/containers", {"collection": collection["id"], "name": "full"})
     return api.data("POST", "v1/images", image_body("sha256." + sha256_hex(data), container["id"]))
+
+
+def test_disk_full_in_a_multipart_part_is_507_and_ends_the_upload(
+    alice_api: Any, image_storage: Path, monkeypatch: Any
+) -> None:
+    def full(fd: int, view: Any, position: int | None = None) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    data = make_sif("amd64", 8192)
+    created = _record(alice_api, data)
+    started = alice_api.data("POST", f"v2/imagefile/{created['id']}/_multipart", {"filesize": len(data)})
+    body = {"uploadID": started["uploadID"], "partNumber": 1, "partSize": len(data), "sha256sum": ""}
+    url = alice_api.data("PUT", f"v2/imagefile/{created['id']}/_multipart", body, status=200)["presignedURL"]
+    monkeypatch.setattr(uploads, "_write_all", full)
+    assert_error(alice_api.put(url, raw=data, token=None), 507, "insufficient storage")
+    _assert_disk_full_left_nothing(created, image_storage)
+    assert UploadSession.objects.get(upload_id=started["uploadID"]).state == State.FAILED
+    # The upload is over (its partial file is gone); the client starts a new one once there is space.
+    assert_error(alice_api.put(f"v2/imagefile/{created['id']}/_multipart", body), 410)

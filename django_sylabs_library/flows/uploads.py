@@ -623,7 +623,12 @@ def receive_part(secret: str, read: Reader, content_length: int | None) -> Uploa
             # as well would double the server's largest cost.
             received = _receive(read, part.size, write, hashing=bool(part.sha256))
         except OSError as exc:
-            raise _os_error(exc) from exc
+            error = _os_error(exc)
+            if isinstance(error, DiskFull):
+                # The partial file would keep the disk full for every other upload: this upload is over
+                # (its file deleted, the session failed); the client pushes again once there is space.
+                _fail(session, path, error)
+            raise error from exc
         finally:
             os.close(fd)
         if part.sha256 and received.sha256 != part.sha256:
