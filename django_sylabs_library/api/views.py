@@ -140,6 +140,7 @@ class DiscoveryView(LibraryView):
     """``/assets/config/config.prod.json``: a bare object of services (spec 3.1)."""
 
     authentication_classes: list[Any] = []
+    rate_limited = False  # static and asked before every client operation, token or not
 
     def get(self, request: Any) -> Response:
         base = library_base_url(request)
@@ -154,6 +155,7 @@ class VersionView(LibraryView):
     """Never 401, whatever the token: the client would silently assume API v1 (spec 3.3)."""
 
     authentication_classes: list[Any] = []
+    rate_limited = False  # static; without a token check every client would count as anonymous here
 
     def get(self, request: Any) -> Response:
         return data({"version": f"django-sylabs-library {__version__}", "apiVersion": API_VERSION})
