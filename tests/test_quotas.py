@@ -218,3 +218,12 @@ def test_entity_json_shows_quota_and_visible_size(alice_api, bob_api, anon_api, 
     assert bob_api.data("GET", "v1/entities/alice")["size"] == 0
     assert anon_api.data("GET", "v1/entities/alice")["size"] == 0
     assert alice_api.data("GET", "v1/entities/alice")["size"] == size
+
+
+def test_entity_page_shows_the_effective_quota_to_owners(alice, alice_image, client, settings):
+    client.force_login(alice)
+    assert "Quota:" not in client.get("/e/alice/").content.decode()
+    settings.SYLABS_LIBRARY = {"DEFAULT_ENTITY_QUOTA": 2 * 1024**3}
+    assert "Quota: 2.0\xa0GB" in client.get("/e/alice/").content.decode()
+    set_quota("alice", -1)
+    assert "Quota:" not in client.get("/e/alice/").content.decode()

@@ -53,7 +53,9 @@ def entity_usage(user: Any, entity: Entity, top: int = 8) -> Usage:
     )
     usage = _usage(rows, top)
     if permissions.owns_entity(user, entity):
-        usage.quota = entity.quota
+        from .quotas import quota_total  # the entity's own limit or DEFAULT_ENTITY_QUOTA; 0 is none
+
+        usage.quota = quota_total(entity)
     return usage
 
 
