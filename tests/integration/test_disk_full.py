@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from .server import REPO_ROOT, ExampleServer, running_example_server
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
+MAX_SIZE = 64 * MiB
 
 
 # --- mounts -----------------------------------------------------------------------------------------------
@@ -66,13 +68,13 @@ def _tmpfs_mounts(*mounts: tuple[Path, str]) -> Iterator[None]:
 
 
 def _settings_env(tmp: Path, upload_temp_dir: Path) -> dict[str, str]:
-    """The example project's settings with ``UPLOAD_TEMP_DIR`` set (a settings module in ``tmp``)."""
+    """The example project's settings with ``UPLOAD_TEMP_DIR`` and ``MAX_IMAGE_SIZE`` set (a settings module in ``tmp``)."""
     folder = tmp / "settings"
     folder.mkdir(exist_ok=True)
     (folder / "disk_full_settings.py").write_text(
         "from example_project.settings import *  # noqa: F403\n"
         "from example_project.settings import SYLABS_LIBRARY as _BASE\n"
-        f"SYLABS_LIBRARY = {{**_BASE, 'UPLOAD_TEMP_DIR': {str(upload_temp_dir)!r}}}\n"
+        f"SYLABS_LIBRARY = {{**_BASE, 'UPLOAD_TEMP_DIR': {str(upload_temp_dir)!r}, 'MAX_IMAGE_SIZE': {MAX_SIZE}}}\n"
     )
     path = os.pathsep.join(p for p in [str(folder), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p)
     return {"DJANGO_SETTINGS_MODULE": "disk_full_settings", "PYTHONPATH": path}
@@ -239,3 +241,43 @@ def test_disk_full_answers_507_leaves_nothing_and_keeps_serving(full_server: tup
     assert "0 temporary file(s)" in gc and "0 orphan blob(s), 0 orphan file(s)" in gc, gc
     verify = server.manage("sylabs_library_verify", "--no-progress").stdout
     assert "checked 3 blob(s)" in verify and "0 mismatched, 0 missing" in verify, verify
+
+
+def test_max_image_size_answers_413_on_the_headers_alone(full_server: tuple[ExampleServer, Path, Path]) -> None:
+    """gunicorn gets headers declaring 1 GiB more than MAX_IMAGE_SIZE and no body at all: the 413 comes back
+    at once, so nothing can have been read or stored."""
+    server, images, temp = full_server
+    token = server.token("bob")
+    lib = Client(server.url, token)
+    push = Push("bob/limits/box", make_sif("amd64", 4096))
+    lib.prepare(push)
+    stored_before = _files(images)
+    declared = MAX_SIZE + 1024**3
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"POST /v1/imagefile/{push.image_id} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    for path, body in (
+        (f"v2/imagefile/{push.image_id}", {"filesize": declared, "sha256sum": push.sha}),
+        (f"v2/imagefile/{push.image_id}/_multipart", {"filesize": declared}),
+    ):
+        response = lib.http.post(f"{server.url}/{path}", json=body, timeout=30)
+        assert response.status_code == 413 and response.json()["error"]["code"] == 413, response.text[:300]
+    assert _files(temp) == [] and _files(images) == stored_before
+    sessions = _rows(
+        server, f"SELECT count(*) FROM django_sylabs_library_uploadsession WHERE image_id = {push.image_id}"
+    )
+    assert sessions == [(0,)]
+    lib.push(push, "v1")  # a size within the limit still goes through
+    assert lib.pull(f"{push.ref}:latest") == push.data
