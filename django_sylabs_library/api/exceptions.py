@@ -2,6 +2,12 @@
 
 That is the shape the client decodes (sylabs/json-resp), so the user sees our message instead
 of a bare status code. Unexpected errors are logged and answered 500 in the same shape.
+
+Two failures are the client's or the infrastructure's, not bugs, and get their own answers: a
+request body cut off by the client (``UnreadablePostError``, the connection closed or reset
+mid-body) is a 400, and a database that cannot be reached (``OperationalError`` /
+``InterfaceError``: server down, restarting, connection lost) is a 503 with ``Retry-After``,
+never Django's HTML 500 page.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import DatabaseError
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse, UnreadablePostError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -58,9 +64,13 @@ def library_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
                 message = "Authentication required: log in with `apptainer remote login`"
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
-    elif isinstance(exc, DatabaseError):
-        logger.exception("database error")
-        status, message = 503, "The library's database is unavailable; try again shortly"
+    elif isinstance(exc, UnreadablePostError):
+        logger.warning("request body incomplete: %s", exc)
+        status, message = 400, "Request body incomplete: the connection ended before the whole body arrived"
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable: %s", exc)
+        status, message = 503, "Database unavailable; try again shortly"
+        headers["Retry-After"] = "5"
     else:
         logger.exception("unexpected error in the Library API")
         status, message = 500, "Internal server error"

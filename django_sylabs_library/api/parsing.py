@@ -45,6 +45,9 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
         raw = request.body
     except RequestDataTooBig:
         raise PayloadTooLarge(f"JSON body larger than {limit} bytes") from None
+    if len(raw) < length:
+        # The client went away mid-body; an empty remainder must not read as "{}" and act.
+        raise InvalidInput(f"request body incomplete: {len(raw)} of {length} bytes arrived")
     if not raw.strip():
         return {}
     try:

@@ -1,0 +1,412 @@
+"""Fault injection: pushes cut off at random byte offsets, killed workers and servers, a database that goes away.
+
+What each test proves (issue 6, "Faults"):
+
+* ``test_interrupted_upload[<path>]``: on every upload path (v1 body, v2 single PUT, multipart part 1/2/3, the
+  ``_complete`` and ``_multipart_complete`` requests), a client connection cut at >= 20 byte offsets (raw socket:
+  exactly N bytes sent, then FIN or RST; plus "sent everything, vanished without reading the answer") leaves
+  no image pullable that was not fully received and verified, never moves a tag, and the same push retried
+  succeeds and pulls back byte-identical;
+* ``test_gc_leaves_nothing``: after all of that, ``sylabs_library_gc`` leaves no temporary file, no open upload
+  session, no blob that no image references and no blob file without a record;
+* ``test_worker_killed_mid_push`` / ``test_server_killed_mid_push``: ``kill -9`` of the worker receiving a body
+  (and of the whole server, then a restart on the same data): nothing half-written visible, tags unchanged,
+  retry succeeds, GC cleans up after the dead request;
+* ``test_database_restart_mid_push``: a private PostgreSQL cluster (``initdb`` + ``pg_ctl``) stopped while a body
+  is being sent and right before ``_complete``: the request fails with 503 in the JSON error envelope, nothing
+  half-written is visible after the restart, and the retry succeeds.
+
+The random offsets come from ``SYLABS_FAULT_SEED`` (printed); ``SYLABS_FAULT_OFFSETS`` sets how many per path.
+Summary lines (``fault-summary ...``) are printed (``pytest -s``) and written to
+``test-artifacts/faults-summary.txt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from .faults import (
+    Harness,
+    Inspector,
+    Library,
+    PathFigures,
+    Push,
+    ThrowawayPostgres,
+    _head,
+    kill_server,
+    offsets,
+    open_request,
+    postgres_bin,
+    read_response,
+    settings_env,
+    wait_for,
+    worker_for_connection,
+)
+from .server import REPO_ROOT, ExampleServer, running_example_server
+
+pytestmark = [pytest.mark.integration]
+
+SEED = int(os.environ.get("SYLABS_FAULT_SEED") or 20261128)
+OFFSETS = int(os.environ.get("SYLABS_FAULT_OFFSETS") or 20)
+MIB = 1024 * 1024
+SMALL = MIB + 4321  # v1 and single-part images
+PART = 5 * MIB  # the smallest part size S3 allows, and so the smallest we offer
+MULTI = 2 * PART + 64 * 1024  # three parts: 5 MiB, 5 MiB, 64 KiB
+ONE_PART = MIB  # multipart with one part, for the _multipart_complete cuts
+SETTINGS = {"MULTIPART_PART_SIZE": PART}
+
+PUSHED: dict[str, bytes] = {}  # ref -> bytes its latest tag must pull, also after GC
+SUMMARY_FILE = REPO_ROOT / "test-artifacts" / "faults-summary.txt"
+_started = time.monotonic()
+
+
+def report(line: str) -> None:
+    print(line, flush=True)
+    SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with SUMMARY_FILE.open("a") as fh:
+        fh.write(f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+
+
+def gc(server: ExampleServer) -> str:
+    """``sylabs_library_gc --grace 0``: every unfinished upload counts as abandoned (no client is pushing)."""
+    return server.manage("sylabs_library_gc", "--grace", "0").stdout.strip()
+
+
+def path_rng(path: str) -> random.Random:
+    """The offsets of one path depend only on the seed and the path (reproducible one path at a time)."""
+    return random.Random(f"{SEED}/{path}")
+
+
+@pytest.fixture(scope="module")
+def fs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
+    report(f"fault-seed SYLABS_FAULT_SEED={SEED} offsets-per-path={OFFSETS}")
+    tmp = tmp_path_factory.mktemp("faults-fs")
+    with running_example_server(tmp, env=settings_env(tmp, SETTINGS)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fs_lib(fs_server: ExampleServer) -> Library:
+    return Library(fs_server.url, fs_server.token("faulty"))
+
+
+BODY_PATHS = ["v1", "single", "part1", "part2", "part3"]
+REQUEST_PATHS = ["complete", "multipart_complete"]
+RETRY_PATH = {"v1": "v1", "single": "single", "complete": "single"}  # everything else: multipart
+
+
+def body_request(lib: Library, push: Push, path: str) -> tuple[str, str, bytes, dict[str, str]]:
+    """Bring ``push`` to the request whose body ``path`` names; return that request (not sent)."""
+    if path == "v1":
+        return "POST", f"{lib.url}/v1/imagefile/{push.image_id}", push.data, {"Authorization": f"Bearer {lib.token}"}
+    if path == "single":
+        return "PUT", lib.start_single(push), push.data, {"Content-Type": "application/octet-stream"}
+    number = int(path.removeprefix("part"))
+    lib.start_multipart(push)
+    assert push.total_parts == 3 and push.part_size == PART, (push.total_parts, push.part_size)
+    for earlier in range(1, number):
+        lib.put_part(push, earlier)
+    return "PUT", lib.part_url(push, number), push.part(number), {}
+
+
+def _count(fig: PathFigures, mode: str) -> None:
+    fig.interruptions += 1
+    fig.modes[mode] = fig.modes.get(mode, 0) + 1
+
+
+def _interrupt_body(h: Harness, lib: Library, path: str, fig: PathFigures) -> None:
+    """Cut the body at >= OFFSETS offsets (FIN or RST at random), then once more after the whole body (FIN
+    without reading the answer)."""
+    rng = path_rng(path)
+    size = MULTI if path.startswith("part") else SMALL
+    length = {"v1": SMALL, "single": SMALL, "part3": MULTI - 2 * PART}.get(path, PART)
+    cuts = [(cut, rng.choice(["close", "reset"])) for cut in offsets(rng, length, OFFSETS)]
+    fig.offsets = len(cuts)
+    for cut, mode in [*cuts, (length, "vanish")]:
+        push = h.fresh(size)
+        method, url, body, headers = body_request(lib, push, path)
+        assert len(body) == length
+        h.cut(method, url, body, cut, mode, headers)
+        _count(fig, mode)
+        # Only a v1 body received whole is an upload the server may finish without another request.
+        if h.check(push, may_complete=(mode == "vanish" and path == "v1")):
+            fig.completed_anyway += 1
+        h.retry(push, RETRY_PATH.get(path, "multipart"))
+        fig.retries += 1
+
+
+def _interrupt_request(h: Harness, lib: Library, path: str, fig: PathFigures) -> None:
+    """Cut the ``_complete`` / ``_multipart_complete`` request itself. Cut points count bytes of the whole
+    request (its head is most of it; a cut there means the server never saw a request), plus the end of the
+    head exactly (no body byte) and one byte after it; "vanish" sends it whole and closes without reading."""
+    rng = path_rng(path)
+    auth = {"Authorization": f"Bearer {lib.token}", "Content-Type": "application/json"}
+    cases: list[tuple[Any, str]] = []
+    index = 0
+    while index == 0 or index < len(cases):
+        push = h.fresh(SMALL if path == "complete" else ONE_PART)
+        if path == "complete":
+            lib.send("upload PUT", ("PUT", lib.start_single(push), push.data))
+            method, target, body = lib.complete_request(push)
+        else:
+            lib.start_multipart(push)
+            lib.put_part(push, 1)
+            method, target, body = lib.multipart_complete_request(push)
+        marked, _ = h.marked(target)
+        head_length = len(_head(method, marked, len(body), auth)[1])
+        if not cases:
+            drawn = offsets(rng, head_length + len(body), OFFSETS)
+            cases = [(cut, rng.choice(["close", "reset"])) for cut in drawn]
+            cases += [("head", "close"), ("head+1", "reset"), ("all", "vanish"), ("all", "vanish")]
+            fig.offsets = len(cases) - 2
+        cut, mode = cases[index]
+        cut = {"head": head_length, "head+1": head_length + 1, "all": head_length + len(body)}.get(cut, cut)
+        h.cut(method, target, body, min(cut, head_length + len(body)), mode, auth, head=True)
+        _count(fig, mode)
+        if h.check(push, may_complete=(mode == "vanish")):
+            fig.completed_anyway += 1
+        h.retry(push, RETRY_PATH.get(path, "multipart"))
+        fig.retries += 1
+        index += 1
+
+
+@pytest.mark.parametrize("path", BODY_PATHS + REQUEST_PATHS)
+def test_interrupted_upload(fs_server: ExampleServer, fs_lib: Library, path: str) -> None:
+    started = time.monotonic()
+    inspector = Inspector(fs_server)
+    h = Harness(fs_lib, inspector, f"faulty/cuts/{path.replace('_', '-')}", fs_server)
+    base_path = RETRY_PATH.get(path, "multipart")
+    h.setup(SMALL if base_path != "multipart" else ONE_PART, base_path)
+    fig = PathFigures(path)
+    if path in BODY_PATHS:
+        _interrupt_body(h, fs_lib, path, fig)
+    else:
+        _interrupt_request(h, fs_lib, path, fig)
+    fig.seconds = time.monotonic() - started
+    report(fig.line())
+    assert fig.offsets >= 20 and fig.retries == fig.interruptions
+    assert not fs_server.server_errors(), fs_server.server_errors()[:5]
+    assert h.current is not None
+    PUSHED[h.ref] = h.current.data
+
+
+def abandon_uploads(lib: Library, h: Harness) -> None:
+    """Pushes that stop for good at each step and are never retried: what GC exists for."""
+    # single PUT received whole (the blob is stored), no _complete: an orphan blob and a "received" session
+    push = h.fresh(SMALL)
+    lib.send("upload PUT", ("PUT", lib.start_single(push), push.data))
+    # an upload URL issued and never used
+    lib.start_single(h.fresh(SMALL))
+    # multipart with two of three parts: a temporary file and an open session
+    push = h.fresh(MULTI)
+    lib.start_multipart(push)
+    lib.put_part(push, 1)
+    lib.put_part(push, 2)
+
+
+def test_gc_leaves_nothing(fs_server: ExampleServer, fs_lib: Library) -> None:
+    """After every interruption above (run first) and a few pushes abandoned for good, ``sylabs_library_gc
+    --grace 0`` leaves no temporary file, no open session, no blob without an image, no file without a record,
+    and every tag still pulls its bytes."""
+    inspector = Inspector(fs_server)
+    h = Harness(fs_lib, inspector, "faulty/cuts/abandoned", fs_server)
+    h.setup(SMALL, "single")
+    abandon_uploads(fs_lib, h)
+    PUSHED[h.ref] = h.current.data if h.current else b""
+    before = {k: len(v) for k, v in inspector.leftovers().items()}
+    assert before["temp_files"] >= 1 and before["orphan_blob_rows"] >= 1 and before["open_sessions"] >= 3, before
+    output = gc(fs_server)
+    after = inspector.leftovers()
+    report(
+        f"fault-summary gc backend=filesystem before={json.dumps(before, sort_keys=True)} "
+        f"after={json.dumps({k: len(v) for k, v in after.items()}, sort_keys=True)} gc=[{output.splitlines()[-1]}]"
+    )
+    assert all(not v for v in after.values()), after
+    # GC never removes what a tag needs.
+    for ref, data in PUSHED.items():
+        assert fs_lib.pull(f"{ref}:latest") == data, ref
+
+
+# --- killed processes -------------------------------------------------------------------------------------
+
+
+def _half_sent(h: Harness, lib: Library, path: str) -> tuple[Push, socket.socket, bytes]:
+    """Start the body of ``path`` and send half of it; return once the server is receiving it."""
+    push = h.fresh(MULTI if path.startswith("part") else SMALL)
+    method, url, body, headers = body_request(lib, push, path)
+    half = len(body) // 2
+    sock = open_request(method, url, body, half, headers)
+    wait_for(lambda: h.inspector.busy(push.image_id), 30, f"the server receiving the {path} body")
+    return push, sock, body[half:]
+
+
+def _dead_connection(sock: socket.socket, rest: bytes) -> None:
+    """The client side of a killed server: sending the rest or reading the answer fails or hits EOF."""
+    sock.settimeout(30)
+    with contextlib.suppress(OSError):
+        sock.sendall(rest)
+        assert sock.recv(65536) == b"", "a dead server answered"
+    sock.close()
+
+
+def test_worker_killed_mid_push(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``kill -9`` of the worker receiving a body (v1, single PUT, multipart part 2), half of it sent: the master
+    starts a new worker, nothing half-written is visible, the tag stays, the retry succeeds, GC cleans up."""
+    started = time.monotonic()
+    tmp = tmp_path_factory.mktemp("faults-worker")
+    with running_example_server(tmp, env=settings_env(tmp, SETTINGS)) as server:
+        lib = Library(server.url, server.token("crash"))
+        inspector = Inspector(server)
+        h = Harness(lib, inspector, "crash/restart/worker", server)
+        h.setup(SMALL, "single")
+        killed = []
+        for path in ("v1", "single", "part2"):
+            push, sock, rest = _half_sent(h, lib, path)
+            pid = wait_for(lambda sock=sock: worker_for_connection(server, sock), 10, "the worker holding the body")
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            _dead_connection(sock, rest)
+            wait_for(
+                lambda pid=pid: pid not in server.worker_pids() and len(server.worker_pids()) == 2,
+                60,
+                "a replacement worker",
+            )
+            assert not h.check(push, may_complete=False)
+            h.retry(push, RETRY_PATH.get(path, "multipart"))
+        before = {k: len(v) for k, v in inspector.leftovers().items()}
+        # The dead requests left their sessions "receiving" and their temporary files: GC's job.
+        assert before["open_sessions"] >= 3 and before["temp_files"] >= 2, before
+        gc(server)
+        after = inspector.leftovers()
+        assert all(not v for v in after.values()), after
+        assert lib.pull(f"{h.ref}:latest") == h.current.data  # type: ignore[union-attr]
+    report(
+        f"fault-summary restart=worker-kill paths=v1,single,part2 workers_killed={len(killed)} retries_ok=3 "
+        f"leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
+        f"seconds={time.monotonic() - started:.1f}"
+    )
+
+
+def test_server_killed_mid_push(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``kill -9`` of the whole server (master and workers) with multipart part 2 half sent, then a new server on
+    the same data: the registry is consistent, the tag unchanged, the retry succeeds, GC cleans up."""
+    started = time.monotonic()
+    tmp = tmp_path_factory.mktemp("faults-server")
+    env = settings_env(tmp, SETTINGS)
+    data_dir = tmp / "data"
+    with running_example_server(tmp / "first", env=env, data_dir=data_dir) as server:
+        token = server.token("crash")
+        lib = Library(server.url, token)
+        h = Harness(lib, Inspector(server), "crash/restart/server", server)
+        h.setup(ONE_PART, "multipart")
+        push, sock, rest = _half_sent(h, lib, "part2")
+        killed = kill_server(server)
+        _dead_connection(sock, rest)
+    with running_example_server(tmp / "second", env=env, data_dir=data_dir) as server:
+        lib = Library(server.url, token)
+        inspector = Inspector(server)
+        h.lib, h.inspector, h.server = lib, inspector, server
+        assert not h.check(push, may_complete=False)
+        h.retry(push, "multipart")
+        before = {k: len(v) for k, v in inspector.leftovers().items()}
+        assert before["open_sessions"] >= 1 and before["temp_files"] >= 1, before
+        gc(server)
+        after = inspector.leftovers()
+        assert all(not v for v in after.values()), after
+        assert not server.server_errors(), server.server_errors()
+    report(
+        f"fault-summary restart=server-kill path=part2 processes_killed={len(killed)} retries_ok=1 "
+        f"leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
+        f"seconds={time.monotonic() - started:.1f}"
+    )
+
+
+# --- the database goes away -------------------------------------------------------------------------------
+
+
+def _assert_envelope(status: int, body: bytes, expected: int = 503) -> str:
+    assert status == expected, (status, body[:300])
+    payload = json.loads(body)
+    assert set(payload) == {"error"} and payload["error"]["code"] == expected, payload
+    assert isinstance(payload["error"]["message"], str) and payload["error"]["message"]
+    return payload["error"]["message"]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[ThrowawayPostgres]:
+    bin_dir = postgres_bin()
+    if bin_dir is None or shutil.which("runuser") is None and os.geteuid() == 0:
+        pytest.skip("needs PostgreSQL's initdb/pg_ctl (/usr/lib/postgresql/*/bin) and runuser")
+    cluster = ThrowawayPostgres(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+def test_database_restart_mid_push(
+    tmp_path_factory: pytest.TempPathFactory, private_postgres: ThrowawayPostgres
+) -> None:
+    """A private PostgreSQL cluster stopped (``pg_ctl stop -m immediate``) while a v1 body is half sent, and
+    (``-m fast``) right before ``_complete``: each request fails with 503 in the JSON error envelope; after the
+    restart nothing half-written is visible, the tag has not moved, the retry succeeds, GC cleans up."""
+    started = time.monotonic()
+    pg = private_postgres
+    tmp = tmp_path_factory.mktemp("faults-db")
+    env = {**settings_env(tmp, SETTINGS), "DATABASE_URL": pg.url}
+    with running_example_server(tmp, env=env) as server:
+        lib = Library(server.url, server.token("dbfault"))
+        inspector = Inspector(server)
+        h = Harness(lib, inspector, "dbfault/restart/postgres", server)
+        h.setup(SMALL, "single")
+        messages = []
+
+        # 1. the database stops while the body is being sent
+        push, sock, rest = _half_sent(h, lib, "v1")
+        pg.stop("immediate")
+        sock.sendall(rest)
+        messages.append(_assert_envelope(*read_response(sock)))
+        sock.close()
+        # while it is down every API request answers the same way
+        response = lib.get(f"v1/images/{h.ref}:latest?arch=amd64")
+        messages.append(_assert_envelope(response.status_code, response.content))
+        pg.start()
+        assert not h.check(push, may_complete=False)
+        h.retry(push, "v1")
+
+        # 2. the database stops right before _complete
+        push = h.fresh(SMALL)
+        lib.send("upload PUT", ("PUT", lib.start_single(push), push.data))
+        pg.stop("fast")
+        response = lib.http.put(f"{lib.url}/v2/imagefile/{push.image_id}/_complete", data=b"{}", timeout=60)
+        messages.append(_assert_envelope(response.status_code, response.content))
+        pg.start()
+        assert not h.check(push, may_complete=False)
+        h.retry(push, "single")
+
+        before = {k: len(v) for k, v in inspector.leftovers().items()}
+        gc(server)
+        after = inspector.leftovers()
+        assert all(not v for v in after.values()), after
+        assert lib.pull(f"{h.ref}:latest") == h.current.data  # type: ignore[union-attr]
+        errors = server.server_errors()
+        assert all('" 503 ' in line for line in errors) and len(errors) == 3, errors
+    report(
+        f"fault-summary restart=postgres stops=2 answers=503x{len(messages)} (envelope: {messages[0]!r}) "
+        f"retries_ok=2 leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
+        f"seconds={time.monotonic() - started:.1f}"
+    )
