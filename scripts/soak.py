@@ -267,7 +267,9 @@ def main() -> int:
         else:
             print(f"building libconform in {tmp / 'bin'} ...", flush=True)
             driver = build_driver(tmp / "bin")
-        env = {"DATABASE_URL": args.database_url} if args.database_url else {}
+        env = {"SYLABS_EXAMPLE_LOG_LEVEL": "INFO"}  # as in production: no per-request debug lines
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
         database = "PostgreSQL" if args.database_url else "SQLite"
         with running_example_server(tmp / "server", env=env, workers=args.workers, threads=args.threads) as server:
             return soak(server, driver, tmp / "work", args, database)

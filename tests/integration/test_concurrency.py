@@ -346,3 +346,33 @@ def test_16_pushes_and_16_pulls_at_once(pg_server: ExampleServer, libconform: Pa
     # 404: the push sequence's look-ups before creating; 409: two pushers creating the same collection.
     assert all(status < 400 or status in (404, 409) for status in calls.histogram()), calls.histogram()
     assert not pg_server.server_errors(), pg_server.server_errors()[:20]
+
+
+def test_16_concurrent_pushes_of_the_same_image(pg_server: ExampleServer, libconform: Path, tmp_path: Path) -> None:
+    """The same bytes pushed 16 times at once (e.g. CI jobs of one commit) to two tags: one image record, one
+    blob, both tags on it, and nothing left over after GC (racers that lost a create got a clean 409 and looked
+    the record up again, as our client here does)."""
+    token = pg_server.token("same")
+    (sif,) = _make_sifs(libconform, tmp_path, "same", 1)
+    calls = Calls()
+    barrier = threading.Barrier(16)
+
+    def one(i: int) -> Any:
+        client = Client(pg_server.url, token, calls)
+        barrier.wait(timeout=60)
+        return client.push(sif, "same", "coll", "cont", f"t{i % 2}")["id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = set(pool.map(one, range(16)))
+    print(f"16 pushes of one image: image ids {ids}; statuses {calls.histogram()}")
+    assert len(ids) == 1, ids
+    assert not calls.unclean, calls.unclean[:20]
+    assert not pg_server.server_errors(), pg_server.server_errors()[:20]
+    client = Client(pg_server.url, token, calls)
+    expected = (hashlib.sha256(sif.read_bytes()).hexdigest(), sif.stat().st_size)
+    for tag in ("t0", "t1"):
+        assert client.pull_sha256(f"same/coll/cont:{tag}") == expected
+    blobs = _db_rows(pg_server, f"SELECT count(*) FROM django_sylabs_library_blob WHERE sha256 = '{expected[0]}'")
+    assert blobs == [(1,)]
+    _run_gc(pg_server)
+    assert not _orphans(pg_server), _orphans(pg_server)
