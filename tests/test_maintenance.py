@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from django_sylabs_library.exceptions import BlobGone
 from django_sylabs_library.flows import images as image_flows
 from django_sylabs_library.flows import maintenance, tags, uploads
 from django_sylabs_library.models import Blob, Container, Image, Tag, UploadSession
-from django_sylabs_library.storage import blob_name, image_storage
+from django_sylabs_library.storage import blob_in_use, blob_name, image_storage
 
 from .conftest import assert_error, blob_files, image_body, make_sif, seed, sha256_hex
 
@@ -363,3 +364,78 @@ def test_disk_full_in_a_multipart_part_is_507_and_ends_the_upload(
     assert UploadSession.objects.get(upload_id=started["uploadID"]).state == State.FAILED
     # The upload is over (its partial file is gone); the client starts a new one once there is space.
     assert_error(alice_api.put(f"v2/imagefile/{created['id']}/_multipart", body), 410)
+
+
+# --- the race guard on PostgreSQL (row locks; SQLite has a single writer instead) --------------------------------
+
+
+def _postgres_only() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock race: PostgreSQL only (SQLite serialises writers, there is no race to lose)")
+
+
+def _in_thread(work: Any) -> tuple[threading.Thread, threading.Event, threading.Event, list[BaseException]]:
+    """Run ``work()`` in a transaction of its own in a thread; it holds its locks until ``release`` is set."""
+    from django.db import connection, transaction
+
+    locked, release, errors = threading.Event(), threading.Event(), []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                locked.set()
+                release.wait(10)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+            locked.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert locked.wait(10)
+    return thread, locked, release, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gc_waits_for_a_push_attaching_the_blob_and_keeps_it(alice: Any, image_storage: Path) -> None:
+    _postgres_only()
+    data = make_sif("amd64")
+    blob = orphan_blob(data)
+    container = seed(alice, "alice/tools/other", make_sif("amd64")).container
+    record = new_record(alice, container, data)
+    # The push holds the blob row lock (mark_uploaded's transaction, not committed yet) ...
+    thread, _, release, errors = _in_thread(lambda: image_flows.mark_uploaded(record, blob, {}))
+    threading.Timer(0.5, release.set).start()
+    # ... so GC, which listed the blob as an orphan, waits for the lock, then sees the reference.
+    report = maintenance.collect_garbage(grace_seconds=0)
+    thread.join()
+    assert errors == [] and blob.sha256 not in report.orphan_blobs
+    assert Image.objects.get(pk=record.pk).blob_id == blob.pk
+    assert (image_storage / blob.storage_name).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_waits_for_gc_removing_the_blob_and_fails_cleanly(alice: Any) -> None:
+    _postgres_only()
+    data = make_sif("amd64")
+    blob = orphan_blob(data)
+    container = seed(alice, "alice/tools/other", make_sif("amd64")).container
+    record = new_record(alice, container, data)
+
+    def gc_removes() -> None:  # what _remove_orphan_blobs does under the lock
+        locked = Blob.objects.select_for_update().get(pk=blob.pk)
+        assert not blob_in_use(locked)
+        locked.delete()
+
+    thread, _, release, errors = _in_thread(gc_removes)
+    threading.Timer(0.5, release.set).start()
+    with pytest.raises(BlobGone):
+        image_flows.mark_uploaded(record, blob, {})
+    thread.join()
+    assert errors == []
+    record.refresh_from_db()
+    assert record.uploaded is False and record.blob_id is None
