@@ -227,3 +227,38 @@ def test_entity_page_shows_the_effective_quota_to_owners(alice, alice_image, cli
     assert "Quota: 2.0\xa0GB" in client.get("/e/alice/").content.decode()
     set_quota("alice", -1)
     assert "Quota:" not in client.get("/e/alice/").content.decode()
+
+
+# --- S3 -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_s3(monkeypatch):
+    from tests.fake_s3 import install_fake_s3
+
+    return install_fake_s3(monkeypatch)
+
+
+def test_s3_start_and_complete_over_quota(fake_s3, alice, alice_api, settings):
+    """On S3 the start is refused before any URL is signed; at _complete (after HeadObject) the
+    temporary object is deleted and the image stays not uploaded."""
+    from tests.test_url_expiry import s3_record
+
+    first, second = make_sif(size=20 * KB), make_sif(size=20 * KB)
+    a, b = s3_record(alice_api, first, "a"), s3_record(alice_api, second, "b")
+    settings.SYLABS_LIBRARY = {"DEFAULT_ENTITY_QUOTA": 30 * KB}
+    url_a = alice_api.data("POST", f"v2/imagefile/{a['id']}", {"filesize": len(first)})["uploadURL"]
+    url_b = alice_api.data("POST", f"v2/imagefile/{b['id']}", {"filesize": len(second)})["uploadURL"]
+    assert fake_s3.http("PUT", url_a, {}, first)[0] == 200
+    assert fake_s3.http("PUT", url_b, {}, second)[0] == 200
+    assert alice_api.put(f"v2/imagefile/{a['id']}/_complete", {}).status_code == 200
+    objects = set(fake_s3.objects)
+    assert_error(alice_api.put(f"v2/imagefile/{b['id']}/_complete", {}), 507, "quota")
+    assert Image.objects.get(pk=int(b["id"])).uploaded is False
+    assert set(fake_s3.objects) == objects - {k for k in objects if k.startswith("uploads/")}
+    assert not any(k.startswith("uploads/") for k in fake_s3.objects)
+    # A new start no longer fits: refused before a URL is signed or a multipart upload created.
+    calls = list(fake_s3.calls)
+    assert_error(alice_api.post(f"v2/imagefile/{b['id']}", {"filesize": len(second)}), 507)
+    assert_error(alice_api.post(f"v2/imagefile/{b['id']}/_multipart", {"filesize": len(second)}), 507)
+    assert fake_s3.calls == calls
