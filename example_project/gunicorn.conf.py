@@ -22,8 +22,5 @@ else:
 # gunicorn's default ("combined") format with that request line; no header that can carry a credential.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "' + _request + '" %(s)s %(b)s "%(f)s" "%(a)s"'
 
-timeout = 600  # the gthread heartbeat, not a limit per request: multi-GB transfers are not cut
-keepalive = 75
-
 # The error log's level follows the app's (SYLABS_EXAMPLE_LOG_LEVEL); at debug gunicorn logs every request path.
 loglevel = (os.environ.get("SYLABS_EXAMPLE_LOG_LEVEL") or "info").lower()

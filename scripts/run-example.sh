@@ -57,6 +57,6 @@ cat <<MSG
 
 MSG
 
-exec "$py" -m gunicorn example_project.wsgi:application \
+exec "$py" -m gunicorn example_project.wsgi:application -c example_project/gunicorn.conf.py \
   -b "127.0.0.1:${port}" -w 2 --threads 4 --timeout 600 \
   --access-logfile - --error-logfile -
