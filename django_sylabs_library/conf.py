@@ -129,9 +129,10 @@ DEFAULTS: dict[str, Any] = {
     # S3 storages: key prefix (inside the storage's location) of uploads in progress; finished,
     # verified uploads are copied to blobs/sha256/.. and the temporary object is deleted.
     "S3_UPLOAD_PREFIX": "uploads/",
-    # Abandoned uploads (sylabs_library_gc, flows.uploads.cleanup_abandoned_uploads): an upload
-    # whose URL expired more than this many seconds ago is aborted and its temporary file or
-    # object deleted (the grace lets a PUT that started just before the expiry finish).
+    # sylabs_library_gc's default --grace (flows/maintenance.py): an upload whose URL expired, or
+    # that was idle, more than this many seconds ago is aborted and its temporary file or object
+    # deleted; stray temporaries and orphan blobs older than this are removed (the grace lets a
+    # PUT that started just before the expiry finish).
     "UPLOAD_GC_GRACE_SECONDS": 3600,
     # Prometheus metrics at <mount>/metrics (needs prometheus-client: the [metrics] extra).
     # With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR (docs/deployment.md).

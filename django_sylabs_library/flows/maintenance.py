@@ -219,6 +219,8 @@ def _abandon_uploads(report: GcReport, now: datetime, cutoff: datetime, dry_run:
                 live.add(session.upload_id)
                 continue
             report.sessions.append(session.upload_id)
+            if session.temp_name and not _bytes_go_to_store(session):
+                report.bytes_freed += _size_of(upload_temp_dir() / session.temp_name)
             if dry_run:
                 # Its temporary file or object would go with it: not listed again as a stray one.
                 if session.temp_name:
