@@ -235,10 +235,14 @@ def test_freeze_command(alice: Any, tools: Image) -> None:
     since = last_pk()
     call_command("sylabs_library_freeze", "alice/tools/samtools:latest", stdout=None)
     event = only_event(since)
-    check(event, "tag.freeze", "manage.py sylabs_library_freeze", "alice/tools/samtools:latest", via="command", addr=None)
+    check(
+        event, "tag.freeze", "manage.py sylabs_library_freeze", "alice/tools/samtools:latest", via="command", addr=None
+    )
     since = last_pk()
     call_command("sylabs_library_freeze", "alice/tools/samtools:latest", "--unfreeze")
-    check(only_event(since), "tag.unfreeze", "manage.py sylabs_library_freeze", "alice/tools/samtools:latest", addr=None)
+    check(
+        only_event(since), "tag.unfreeze", "manage.py sylabs_library_freeze", "alice/tools/samtools:latest", addr=None
+    )
 
 
 def test_collaborator_command(alice: Any, bob: Any, tools: Image) -> None:

@@ -60,7 +60,9 @@ def world(alice: Any) -> dict[str, Any]:
 
 
 def _keytext() -> str:
-    return urllib.parse.urlencode({"keytext": str(pysequoia.Tsk.generate("A <alice@example.org>").extract_certificate())})
+    return urllib.parse.urlencode(
+        {"keytext": str(pysequoia.Tsk.generate("A <alice@example.org>").extract_certificate())}
+    )
 
 
 # (name, method, path, body or raw bytes, content type); paths are filled in from ``world``.
@@ -143,8 +145,16 @@ def test_the_same_requests_pass_the_scope_check_with_a_write_token(case, alice, 
     assert READ_ONLY not in _message(response).lower(), response.content[:300]
 
 
-WRITING = {"create collection", "create container", "make container read-only", "change description", "create image",
-           "delete image", "set v1 tag", "add key"}
+WRITING = {
+    "create collection",
+    "create container",
+    "make container read-only",
+    "change description",
+    "create image",
+    "delete image",
+    "set v1 tag",
+    "add key",
+}
 
 
 @pytest.mark.parametrize("case", [c for c in MUTATIONS if c[0] in WRITING], ids=lambda c: c[0])

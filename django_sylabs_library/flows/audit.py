@@ -213,7 +213,9 @@ def image_ref(image: Image) -> dict[str, Any]:
     return {"id": image.pk, "hash": image.hash}
 
 
-def membership_changed(sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any) -> None:
+def membership_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, model: Any, pk_set: Any, **kwargs: Any
+) -> None:
     """``m2m_changed`` of users' groups: joining or leaving a team's group, by any path (the
     admin's team, group or user pages, ``flows.teams``, LDAP/SSO group sync), is a team change."""
     if action not in ("post_add", "post_remove", "pre_clear"):
