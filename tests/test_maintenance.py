@@ -439,3 +439,34 @@ def test_a_push_waits_for_gc_removing_the_blob_and_fails_cleanly(alice: Any) -> 
     assert errors == []
     record.refresh_from_db()
     assert record.uploaded is False and record.blob_id is None
+
+
+# --- S3 (the fake store of tests/fake_s3.py) -----------------------------------------------------------------
+
+
+def test_gc_and_verify_on_s3(monkeypatch: Any, alice_api: Any) -> None:
+    from .fake_s3 import install_fake_s3
+    from .test_storage_backends import _push_single
+
+    fake = install_fake_s3(monkeypatch)
+    kept = _push_single(alice_api, fake, make_sif("amd64", 32 * 1024), "kept")
+    broken = _push_single(alice_api, fake, make_sif("amd64", 32 * 1024), "broken")
+    gone = _push_single(alice_api, fake, make_sif("amd64", 32 * 1024), "gone")
+    key = {name: f"blobs/sha256/{image['hash'][7:9]}/{image['hash'][7:]}" for name, image in
+           (("kept", kept), ("broken", broken), ("gone", gone))}  # fmt: skip
+    assert "checked 3 blob(s), 98304 bytes" in verify() and "0 mismatched, 0 missing" in verify()
+
+    fake.objects[key["broken"]] = fake.objects[key["broken"]][:-1] + b"\0"
+    del fake.objects[key["gone"]]
+    report = maintenance.verify_blobs()
+    assert report.checked == 3 and len(report.mismatched) == 1 and key["broken"] in report.mismatched[0]
+    assert len(report.missing) == 1 and key["gone"] in report.missing[0]
+
+    old = timezone.now() - OLD
+    fake.objects["blobs/sha256/ab/" + "ab" * 32] = b"an object without a row"
+    fake.modified["blobs/sha256/ab/" + "ab" * 32] = old
+    fake.objects["uploads/left-by-a-crash"] = b"partial"
+    fake.modified["uploads/left-by-a-crash"] = old
+    out = gc("--grace", "0")
+    assert "1 temporary object(s)" in out and "1 orphan file(s)" in out
+    assert set(fake.objects) == {key["kept"], key["broken"]}  # referenced blobs stay, even a corrupted one

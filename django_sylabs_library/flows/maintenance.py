@@ -490,6 +490,10 @@ def verify_blobs(*, sha256: str | None = None, progress: Progress | None = None)
                 report.missing.append(label)
                 logger.error("verify: blob %s is missing", label)
                 continue
+            except Exception as exc:  # noqa: BLE001 - a blob that cannot be read is a problem to report, not a crash
+                report.mismatched.append(f"{label}: unreadable: {exc}")
+                logger.error("verify: %s", report.mismatched[-1])
+                continue
             report.bytes += size
             if size != blob.size:
                 report.mismatched.append(f"{label}: {size} bytes, expected {blob.size}")
