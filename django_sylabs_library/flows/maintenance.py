@@ -172,6 +172,20 @@ def collect_garbage(
     return report
 
 
+def clean_uploads(
+    *, dry_run: bool = False, grace_seconds: float | None = None, now: datetime | None = None
+) -> GcReport:
+    """Steps 1 and 2 only: abandoned uploads and stray temporaries; blobs are not touched."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    cutoff = now - _grace(grace_seconds)
+    report = GcReport(dry_run=dry_run)
+    live = _abandon_uploads(report, now, cutoff, dry_run, _no_progress)
+    _remove_stray_temporaries(report, live, cutoff, dry_run, _no_progress)
+    report.seconds = time.monotonic() - started
+    return report
+
+
 # --- 1. abandoned uploads --------------------------------------------------------------------------------
 
 

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from datetime import timezone as dt_timezone
 from pathlib import Path
 from typing import Any
 
@@ -769,68 +768,10 @@ class CleanupReport:
 
 
 def cleanup_abandoned_uploads(*, dry_run: bool = False, now: Any = None) -> CleanupReport:
-    """Abort uploads whose URLs expired more than ``UPLOAD_GC_GRACE_SECONDS`` ago.
+    """Abandoned uploads and stray temporary files/objects, with the default grace: the upload part of
+    ``sylabs_library_gc`` (``flows.maintenance.clean_uploads``, which documents the rules). Blobs are not
+    touched here."""
+    from .maintenance import clean_uploads
 
-    * upload sessions still open, receiving or failed: marked aborted, their temporary file or
-      object deleted (S3 multipart uploads aborted, which frees their parts);
-    * S3 multipart uploads and objects under ``S3_UPLOAD_PREFIX``, and files in the upload
-      folder, older than the upload expiry plus the grace that no live session owns (left by
-      a crash between steps).
-
-    Blobs are never touched here. With ``dry_run`` nothing is changed; the report lists what
-    would go.
-    """
-    now = now or timezone.now()
-    aware_now = now if timezone.is_aware(now) else timezone.make_aware(now, dt_timezone.utc)
-    grace = timedelta(seconds=int(library_settings.UPLOAD_GC_GRACE_SECONDS))
-    cutoff = now - grace
-    age_cutoff = aware_now - grace - timedelta(seconds=int(library_settings.UPLOAD_URL_EXPIRY_SECONDS))
-    report = CleanupReport([], [], [], [])
-    stale = UploadSession.objects.filter(
-        state__in=[State.OPEN, State.RECEIVING, State.FAILED], expires_at__lt=cutoff
-    ).order_by("pk")
-    for session in stale.iterator():
-        report.sessions.append(session.upload_id)
-        if not dry_run:
-            _discard_temp(session)
-            UploadSession.objects.filter(pk=session.pk, state=session.state).update(state=State.ABORTED)
-    live_names = set(
-        UploadSession.objects.filter(state__in=[State.OPEN, State.RECEIVING], expires_at__gte=cutoff)
-        .exclude(temp_name="")
-        .values_list("temp_name", flat=True)
-    )
-    live_keys = {name.partition("\t")[0] for name in live_names}
-    if is_s3():
-        store = s3_store()
-        prefix = store.key(library_settings.S3_UPLOAD_PREFIX)
-        with _store_errors():
-            for upload in list(store.list_multipart(prefix)):
-                initiated = upload.get("Initiated")
-                if upload["Key"] in live_keys or (initiated is not None and initiated >= age_cutoff):
-                    continue
-                report.s3_multipart_aborted.append(f"{upload['Key']} {upload['UploadId']}")
-                if not dry_run:
-                    with contextlib.suppress(Exception):
-                        store.abort_multipart(upload["Key"], upload["UploadId"])
-            for obj in list(store.list_objects(prefix)):
-                modified = obj.get("LastModified")
-                if obj["Key"] in live_keys or (modified is not None and modified >= age_cutoff):
-                    continue
-                report.objects_deleted.append(obj["Key"])
-                if not dry_run:
-                    with contextlib.suppress(Exception):
-                        store.delete(obj["Key"])
-    folder = upload_temp_dir()
-    for path in sorted(folder.glob("*.upload")):
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        if path.name in live_names or mtime >= age_cutoff.timestamp():
-            continue
-        report.files_deleted.append(str(path))
-        if not dry_run:
-            remove_file(path)
-    if not dry_run and report.total():
-        logger.info("cleaned up abandoned uploads: %s", report)
-    return report
+    report = clean_uploads(dry_run=dry_run, now=now)
+    return CleanupReport(report.sessions, report.multipart_uploads, report.temp_objects, report.temp_files)
