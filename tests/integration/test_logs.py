@@ -6,7 +6,7 @@ DEBUG, Django's ``django.request`` warnings (every 4xx with its path), stdout an
 (``SYLABS_EXAMPLE_LOG_LEVEL=DEBUG``, set by ``server.py``).
 
 * here: a push over plain HTTP whose upload secret we know, the reuse of that URL (410) and a forged one, a
-  proxy-mode pull whose 303 target carries a signed token, a forged download token, a web login with a wrong
+  multipart upload through our own part URL (and its reuse), a proxy-mode pull whose 303 target carries a signed token, a forged download token, a web login with a wrong
   and a right password. The lines of these requests must be in the logs (so the check can see them) and
   must not hold the secret;
 * ``test_conformance.py`` and ``test_s3.py`` run :func:`leaks` on the logs of the whole conformance suite
@@ -69,11 +69,11 @@ def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleSe
         yield server
 
 
-def _sif(libconform: Path, path: Path, server: ExampleServer) -> bytes:
+def _sif(libconform: Path, path: Path, server: ExampleServer, seed: str = "logs") -> bytes:
     import subprocess
 
     subprocess.run(
-        [str(libconform), "mksif", "--out", str(path), "--size-mb", "1", "--seed", "logs"],
+        [str(libconform), "mksif", "--out", str(path), "--size-mb", "1", "--seed", seed],
         check=True,
         capture_output=True,
         env=server.env,
@@ -120,6 +120,22 @@ def test_no_secret_in_logs(proxy_server: ExampleServer, libconform: Path, tmp_pa
     call("PUT", f"v2/imagefile/{image['id']}/_complete", {})
     call("POST", f"v2/tags/{con['id']}", {"Arch": "amd64", "Tag": "latest", "ImageID": image["id"]})
 
+    # A multipart upload of a second image: the part URL carries its own secret.
+    data2 = _sif(libconform, tmp_path / "b.sif", server, seed="logs-multipart")
+    sha2 = hashlib.sha256(data2).hexdigest()
+    image2 = call("POST", "v1/images", {"container": con["id"], "hash": f"sha256.{sha2}"})
+    started = call("POST", f"v2/imagefile/{image2['id']}/_multipart", {"filesize": len(data2)})
+    assert started["totalParts"] == 1, started
+    part = {"uploadID": started["uploadID"], "partNumber": 1, "partSize": len(data2), "sha256sum": sha2}
+    part_url = call("PUT", f"v2/imagefile/{image2['id']}/_multipart", part)["presignedURL"]
+    assert "/_part/" in part_url
+    part_secret = part_url.rstrip("/").rsplit("/", 1)[1]
+    sent = requests.put(part_url, data=data2, timeout=60)
+    assert sent.status_code == 200, sent.text[:300]
+    assert requests.put(part_url, data=data2, timeout=60).status_code == 410
+    done = {"uploadID": started["uploadID"], "completedParts": [{"partNumber": 1, "token": sent.headers["ETag"]}]}
+    call("PUT", f"v2/imagefile/{image2['id']}/_multipart_complete", done)
+
     # A proxy-mode pull: 303 to our own signed download URL, fetched without the token.
     redirect = api.get(f"{base}/v1/imagefile/logger/logs/img:latest?arch=amd64", allow_redirects=False)
     assert redirect.status_code == 303, redirect.text[:300]
@@ -148,11 +164,13 @@ def test_no_secret_in_logs(proxy_server: ExampleServer, libconform: Path, tmp_pa
     # The check sees these requests: their (redacted) lines are in the logs.
     assert "/v2/imagefile/_upload/REDACTED" in texts["access.log"], texts["access.log"][-2000:]
     assert "/v2/imagefile/_download/REDACTED" in texts["access.log"]
+    assert "/v2/imagefile/_part/REDACTED" in texts["access.log"]
     assert re.search(r"WARNING .*Gone: /v2/imagefile/_upload/REDACTED", texts["server.log"]), texts["server.log"][
         -3000:
     ]
     assert "/v2/imagefile/_upload/REDACTED" in texts["server.log"]  # gunicorn's debug line of each request
     assert "POST /accounts/login/" in texts["access.log"]
-    problems = leaks(server, [token, password, upload_secret, download_token, forged_upload.rsplit("/", 1)[1]])
+    known = [token, password, upload_secret, part_secret, download_token, forged_upload.rsplit("/", 1)[1]]
+    problems = leaks(server, known)
     assert not problems, "\n".join(problems[:20])
     assert not server.server_errors(), server.server_errors()
