@@ -199,7 +199,13 @@ class AuditAdminMixin:
         for obj in formset.new_objects:
             audit.record(audit.ADMIN_ADD, obj)
         for obj, fields in formset.changed_objects:
-            audit.record(audit.ADMIN_CHANGE, obj, detail={"fields": list(fields)})
+            flags = _AUDITED_FIELDS.get(type(obj), {})
+            for name in fields:
+                if name in flags:
+                    audit.record(flags[name][0] if getattr(obj, name) else flags[name][1], obj)
+            others = [name for name in fields if name not in flags]
+            if others:
+                audit.record(audit.ADMIN_CHANGE, obj, detail={"fields": others})
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         described = audit.describe(obj)

@@ -386,3 +386,47 @@ def test_remote_address_behind_trusted_proxies(alice: Any, tools: Image, setting
     since = last_pk()
     api.put("v1/containers/alice/tools/samtools", {"readOnly": False}, **forwarded)
     assert only_event(since).remote_addr == "192.0.2.1"
+
+
+def test_admin_container_page_with_tag_inline(admin_web: Any, staff: Any, alice: Any, tools: Image) -> None:
+    """Freezing a tag in the container page's inline is a ``tag.freeze``; deleting one, a ``tag.delete``;
+    a description edit, an ``admin.change`` naming the field."""
+    seed(alice, "alice/tools/samtools", make_sif("amd64"), tags=("1.0",))
+    container = Container.objects.get(pk=tools.container_id)
+    tags = list(Tag.objects.filter(container=container).order_by("name"))  # 1.0, latest
+    data = {
+        "name": container.name,
+        "collection": container.collection_id,
+        "description": "new words",
+        "created_by": container.created_by_id,
+        "full_description": "",
+        "custom_data": "",
+        "tags-TOTAL_FORMS": "2",
+        "tags-INITIAL_FORMS": "2",
+        "tags-MIN_NUM_FORMS": "0",
+        "tags-MAX_NUM_FORMS": "1000",
+    }
+    for n, tag in enumerate(tags):
+        data.update(
+            {
+                f"tags-{n}-id": tag.pk,
+                f"tags-{n}-container": container.pk,
+                f"tags-{n}-name": tag.name,
+                f"tags-{n}-arch": tag.arch,
+                f"tags-{n}-image": tag.image_id,
+            }
+        )
+    data["tags-0-DELETE"] = "on"  # 1.0
+    data["tags-1-frozen"] = "on"  # latest
+    since = last_pk()
+    response = admin_web.post(admin_url("container", "change", container.pk), data, REMOTE_ADDR=ADDR)
+    assert response.status_code == 302, response.content[:500]
+    events = {(e.action, e.object_ref) for e in new_events(since)}
+    assert events == {
+        ("admin.change", "alice/tools/samtools"),
+        ("tag.delete", "alice/tools/samtools:1.0"),
+        ("tag.freeze", "alice/tools/samtools:latest"),
+    }
+    assert all(e.actor_id == staff.pk and e.remote_addr == ADDR for e in new_events(since))
+    change = AuditEvent.objects.get(pk__gt=since, action="admin.change")
+    assert change.detail == {"fields": ["description"]}
