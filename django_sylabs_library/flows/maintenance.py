@@ -406,14 +406,36 @@ def _walk(storage: Any, folder: str) -> Iterator[StoredFile]:
         yield from _walk(storage, f"{folder}/{sub}")
 
 
+class _KnownNames:
+    """Storage names of blob rows, fetched one ``blobs/sha256/<2 hex>/`` folder at a time (one indexed
+    range query on ``sha256`` per folder instead of one query per file); a name not found there (a blob
+    stored under another name) is looked up on its own before anything is deleted."""
+
+    def __init__(self) -> None:
+        self.folder = ""
+        self.names: set[str] = set()
+
+    def __contains__(self, name: str) -> bool:
+        folder = name.rsplit("/", 1)[0]
+        if folder != self.folder:
+            self.folder, self.names = folder, set()
+            prefix = folder.rsplit("/", 1)[-1].lower()
+            if len(prefix) == 2 and all(c in "0123456789abcdef" for c in prefix):
+                upper = f"{int(prefix, 16) + 1:02x}" if prefix != "ff" else "g"
+                rows = Blob.objects.filter(sha256__gte=prefix, sha256__lt=upper)
+                self.names = set(rows.values_list("storage_name", flat=True))
+        return name in self.names or Blob.objects.filter(storage_name=name).exists()
+
+
 def _remove_orphan_files(report: GcReport, cutoff: datetime, dry_run: bool, progress: Progress) -> None:
     bar = progress(desc="blob files", unit="file")
+    known = _KnownNames()
     try:
         for stored in iter_blob_files():
             bar.update(1)
             if stored.modified is not None and stored.modified >= cutoff:
                 continue
-            if Blob.objects.filter(storage_name=stored.name).exists():
+            if stored.name in known:
                 continue
             report.orphan_files.append(stored.name)
             report.bytes_freed += stored.size
