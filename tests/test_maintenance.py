@@ -470,3 +470,21 @@ def test_gc_and_verify_on_s3(monkeypatch: Any, alice_api: Any) -> None:
     out = gc("--grace", "0")
     assert "1 temporary object(s)" in out and "1 orphan file(s)" in out
     assert set(fake.objects) == {key["kept"], key["broken"]}  # referenced blobs stay, even a corrupted one
+
+
+def test_gc_keeps_a_single_part_put_still_arriving(alice_api: Any, alice: Any) -> None:
+    """A v2 single-part PUT being received has no temp_name: its file is ``<upload id>.upload``."""
+    container = seed(alice, "alice/tools/other", make_sif("amd64")).container
+    data = make_sif("amd64")
+    record = new_record(alice, container, data)
+    alice_api.data("POST", f"v2/imagefile/{record.pk}", {"filesize": len(data)})
+    session = UploadSession.objects.get(image=record)
+    UploadSession.objects.filter(pk=session.pk).update(
+        state=State.RECEIVING, updated_at=timezone.now() - timedelta(hours=2)
+    )
+    temp = uploads.upload_temp_dir() / f"{session.upload_id}.upload"
+    temp.write_bytes(data[:100])  # written just now
+    assert "0 session(s), 0 temporary file(s)" in gc() and temp.exists()
+    backdate(temp, timedelta(hours=2))
+    out = gc()
+    assert "1 session(s)" in out and "freed 100 bytes" in out and not temp.exists()

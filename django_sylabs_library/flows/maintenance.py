@@ -200,6 +200,14 @@ def _bytes_go_to_store(session: UploadSession) -> bool:
     return session.kind != UploadSession.Kind.LEGACY and blob_storage.is_s3()
 
 
+def _local_temp(session: UploadSession) -> Path | None:
+    """The session's temporary file on local disk: ``temp_name`` (v1, multipart) or ``<upload id>.upload``
+    (a v2 single-part PUT being received), None when its bytes go to the store."""
+    if _bytes_go_to_store(session):
+        return None
+    return upload_temp_dir() / (session.temp_name or f"{session.upload_id}.upload")
+
+
 def _is_abandoned(session: UploadSession, last_part: datetime | None, now: datetime, cutoff: datetime) -> bool:
     if session.expires_at < cutoff:
         return True
@@ -209,11 +217,9 @@ def _is_abandoned(session: UploadSession, last_part: datetime | None, now: datet
         return session.expires_at <= now and activity < cutoff
     if activity >= cutoff:
         return False
-    if session.temp_name:
-        mtime = _file_mtime(upload_temp_dir() / session.temp_name)
-        if mtime is not None and mtime >= cutoff:
-            return False  # bytes are still arriving
-    return True
+    temp = _local_temp(session)
+    mtime = _file_mtime(temp) if temp is not None else None
+    return mtime is None or mtime < cutoff  # a recent write: bytes are still arriving
 
 
 def _abandon_uploads(report: GcReport, now: datetime, cutoff: datetime, dry_run: bool, progress: Progress) -> set[str]:
@@ -233,8 +239,9 @@ def _abandon_uploads(report: GcReport, now: datetime, cutoff: datetime, dry_run:
                 live.add(session.upload_id)
                 continue
             report.sessions.append(session.upload_id)
-            if session.temp_name and not _bytes_go_to_store(session):
-                report.bytes_freed += _size_of(upload_temp_dir() / session.temp_name)
+            temp = _local_temp(session)
+            if temp is not None:
+                report.bytes_freed += _size_of(temp)
             if dry_run:
                 # Its temporary file or object would go with it: not listed again as a stray one.
                 if session.temp_name:
@@ -243,6 +250,8 @@ def _abandon_uploads(report: GcReport, now: datetime, cutoff: datetime, dry_run:
                 continue
             with contextlib.suppress(Exception):  # what is left is found again as a stray temporary
                 _discard_temp(session)
+                if temp is not None:
+                    remove_file(temp)
             UploadSession.objects.filter(pk=session.pk, state=session.state).update(state=State.ABORTED)
     finally:
         bar.close()
