@@ -37,6 +37,7 @@ from guardian.admin import GuardedModelAdmin
 from .conf import library_settings
 from .exceptions import LibraryError
 from .flows import audit, protection, teams, users
+from .flows.quotas import quota_total
 from .models import (
     AuditEvent,
     Blob,
@@ -421,7 +422,9 @@ class EntityAdmin(AuditAdminMixin, RespectFrozenMixin, admin.ModelAdmin):
 
     @admin.display(description="quota", ordering="quota")
     def quota_display(self, obj: Entity) -> str:
-        return _size(obj.quota) if obj.quota else "none"
+        limit = quota_total(obj)
+        source = " (site default)" if obj.quota == 0 else ""
+        return f"{_size(limit)}{source}" if limit else "unlimited"
 
     @admin.action(description="Transfer the selected entities to another user or team…", permissions=["change"])
     def transfer_entities(self, request: HttpRequest, queryset: Any) -> Any:

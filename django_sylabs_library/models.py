@@ -117,7 +117,10 @@ class Entity(models.Model):
         blank=True,
         help_text="Privacy of new collections; empty uses the site's DEFAULT_PRIVATE setting.",
     )
-    quota = models.BigIntegerField(default=0, help_text="Bytes; 0 means no quota.")
+    quota = models.BigIntegerField(
+        default=0,
+        help_text="Storage quota in bytes: 0 uses SYLABS_LIBRARY['DEFAULT_ENTITY_QUOTA'], a negative value means unlimited.",
+    )
     custom_data = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
