@@ -32,6 +32,7 @@ from ..flows.usage import entity_usage
 from ..models import Collection, Container, Entity, Image
 from ..redact import redact
 from ..refs import parse_ref
+from . import schema as doc
 from . import serializers as s
 from .authentication import BearerTokenAuthentication, ReadOnlyTokenPermission
 from .downloads import blob_for_token, blob_response, download_mode, presigned_location, proxy_token, redirect_response
@@ -136,6 +137,7 @@ def keystore_url(request: Any) -> str | None:
 # --- discovery and account --------------------------------------------------------------------
 
 
+@doc.discovery
 class DiscoveryView(LibraryView):
     """``/assets/config/config.prod.json``: a bare object of services (spec 3.1)."""
 
@@ -151,6 +153,7 @@ class DiscoveryView(LibraryView):
         return Response(services)
 
 
+@doc.version
 class VersionView(LibraryView):
     """Never 401, whatever the token: the client would silently assume API v1 (spec 3.3)."""
 
@@ -161,6 +164,7 @@ class VersionView(LibraryView):
         return data({"version": f"django-sylabs-library {__version__}", "apiVersion": API_VERSION})
 
 
+@doc.token_status
 class TokenStatusView(LibraryView):
     """``remote login`` stores the token only after a 200 here (spec 3.2)."""
 
@@ -179,6 +183,7 @@ class TokenStatusView(LibraryView):
         )
 
 
+@doc.current_user
 class CurrentUserView(LibraryView):
     """``remote status`` identity line: a bare object (spec 3.4)."""
 
@@ -193,6 +198,7 @@ class CurrentUserView(LibraryView):
         )
 
 
+@doc.oci_redirect
 class OciRedirectView(LibraryView):
     """Not a catch-all 200: any non-200 keeps Apptainer >= 1.2 on the Library API (spec 3.5)."""
 
@@ -205,6 +211,7 @@ class OciRedirectView(LibraryView):
 # --- entities, collections, containers --------------------------------------------------------
 
 
+@doc.entity_list
 class EntityListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
@@ -215,6 +222,7 @@ class EntityListView(LibraryView):
         return data(s.entity_json(entity, []), status=201)
 
 
+@doc.entity_detail
 class EntityDetailView(LibraryView):
     def get(self, request: Any, name: str) -> Response:
         entity = namespaces.get_entity(name)
@@ -225,6 +233,7 @@ class EntityDetailView(LibraryView):
         return data(s.entity_json(entity, [c.pk for c in entity.collections.all()], size))
 
 
+@doc.collection_list
 class CollectionListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
@@ -239,6 +248,7 @@ class CollectionListView(LibraryView):
         return data(s.collection_json(collection, []), status=201)
 
 
+@doc.collection_detail
 class CollectionDetailView(LibraryView):
     def get(self, request: Any, entity: str, collection: str) -> Response:
         found = namespaces.get_collection(self.user(request), entity, collection)
@@ -246,6 +256,7 @@ class CollectionDetailView(LibraryView):
         return data(s.collection_with_containers(found))
 
 
+@doc.container_list
 class ContainerListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
@@ -260,6 +271,7 @@ class ContainerListView(LibraryView):
         return s.container_json(s.containers_for_json(Container.objects.filter(pk=container.pk)).get())
 
 
+@doc.container_detail
 class ContainerDetailView(LibraryView):
     def get(self, request: Any, entity: str, collection: str, container: str) -> Response:
         found = namespaces.get_container(self.user(request), entity, collection, container)
@@ -289,6 +301,7 @@ def _arch(request: Any) -> str:
     return value
 
 
+@doc.image_list
 class ImageListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
@@ -297,6 +310,7 @@ class ImageListView(LibraryView):
         return data(_image_json(image), status=201)
 
 
+@doc.image_detail
 class ImageDetailView(LibraryView):
     def get(self, request: Any, ref: str) -> Response:
         image = image_flows.resolve_image(self.user(request), parse_ref(ref), _arch(request))
@@ -308,6 +322,7 @@ class ImageDetailView(LibraryView):
         return data({"status": "ok", "deleted": image.hash})
 
 
+@doc.tags_v1
 class TagsView(LibraryView):
     """``v1/tags/<containerID>`` (``{tag: id}``) and ``v2/tags/<containerID>`` (per arch)."""
 
@@ -328,10 +343,12 @@ class TagsView(LibraryView):
         return data({"tag": tag.name, "arch": tag.arch, "imageID": str(tag.image_id)})
 
 
+@doc.tags_v2
 class ArchTagsView(TagsView):
     arch_aware = True
 
 
+@doc.search
 class SearchView(LibraryView):
     def get(self, request: Any) -> Response:
         user = self.user(request)
@@ -370,6 +387,7 @@ class SearchView(LibraryView):
 # --- downloads and uploads --------------------------------------------------------------------
 
 
+@doc.imagefile
 class ImageFileView(LibraryView):
     """``GET v1/imagefile/<ref>`` downloads; ``POST v1/imagefile/<id>`` is the v1 upload."""
 
@@ -403,6 +421,7 @@ class ImageFileView(LibraryView):
         return data({"status": "ok"})
 
 
+@doc.download_target
 class DownloadTargetView(LibraryView):
     """The ``proxy`` download mode's 303 target: the signed token in the path is the credential,
     so any Authorization header (Apptainer 1.1 sends its token here) is ignored; Range honoured."""
@@ -416,6 +435,7 @@ class DownloadTargetView(LibraryView):
         return blob_response(request._request, blob, filename, mode="proxy")
 
 
+@doc.imagefile_v2
 class ImageFileV2View(LibraryView):
     """``POST v2/imagefile/<id>``: a one-time upload URL for a single PUT (spec 5.3)."""
 
@@ -431,6 +451,7 @@ class ImageFileV2View(LibraryView):
         return data({"uploadURL": url})
 
 
+@doc.imagefile_complete
 class ImageFileCompleteView(LibraryView):
     def put(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
@@ -440,6 +461,7 @@ class ImageFileCompleteView(LibraryView):
         return data(uploads.upload_summary(image))
 
 
+@doc.multipart
 class MultipartView(LibraryView):
     """``POST`` starts a multipart upload; ``PUT`` asks for one part's URL (spec 5.4)."""
 
@@ -473,6 +495,7 @@ class MultipartView(LibraryView):
         return data({"presignedURL": url})
 
 
+@doc.multipart_complete
 class MultipartCompleteView(LibraryView):
     def put(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
@@ -481,6 +504,7 @@ class MultipartCompleteView(LibraryView):
         return data(uploads.upload_summary(image))
 
 
+@doc.multipart_abort
 class MultipartAbortView(LibraryView):
     def put(self, request: Any, image_id: str) -> Response:
         user = self.require_user(request)
@@ -489,6 +513,7 @@ class MultipartAbortView(LibraryView):
         return data({"status": "aborted"})
 
 
+@doc.upload_target
 class UploadTargetView(LibraryView):
     """The upload URL itself: no token, the secret in the path is the credential."""
 
@@ -504,6 +529,7 @@ class UploadTargetView(LibraryView):
         return response
 
 
+@doc.part_target
 class PartTargetView(LibraryView):
     authentication_classes: list[Any] = []
     secret_in_path = True
@@ -536,6 +562,7 @@ def collapse_slashes(request: Any, rest: str = "") -> Any:
 collapse_slashes_view = csrf_exempt(collapse_slashes)
 
 
+@doc.not_documented
 class UnknownEndpointView(LibraryView):
     """JSON 404 for any other path under v1/ and v2/, instead of the host site's HTML page."""
 
