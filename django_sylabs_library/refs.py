@@ -17,12 +17,14 @@ from .exceptions import InvalidInput
 NAME_MAX_LENGTH = 64
 TAG_MAX_LENGTH = 128
 
+# Validators use ``fullmatch``: ``$`` alone would let a trailing newline through.
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 # Tags: what OCI and the library allow in practice; no path separators or colons.
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 SHA256_HASH_RE = re.compile(r"^sha256\.([0-9a-f]{64})$")
 SIF_HASH_RE = re.compile(r"^sif\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}$")
 
 #: Go GOARCH names the SIF format knows (sylabs/sif pkg/sif/arch.go).
@@ -32,7 +34,7 @@ KNOWN_ARCHES = frozenset(
 
 
 def is_valid_name(value: str) -> bool:
-    return bool(value) and len(value) <= NAME_MAX_LENGTH and bool(NAME_RE.match(value))
+    return bool(value) and len(value) <= NAME_MAX_LENGTH and bool(NAME_RE.fullmatch(value))
 
 
 def validate_name(value: object, what: str = "name") -> str:
@@ -43,7 +45,7 @@ def validate_name(value: object, what: str = "name") -> str:
         raise InvalidInput(f"{what} must not be empty")
     if len(value) > NAME_MAX_LENGTH:
         raise InvalidInput(f"{what} is longer than {NAME_MAX_LENGTH} characters")
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise InvalidInput(
             f"invalid {what} {value[:80]!r}: use lower-case letters and digits, optionally "
             "separated by single '.', '_' or '-' (no capitals, spaces or slashes)"
@@ -54,12 +56,12 @@ def validate_name(value: object, what: str = "name") -> str:
 def validate_tag(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput("tag must be a non-empty string")
-    if len(value) > TAG_MAX_LENGTH or not TAG_RE.match(value):
+    if len(value) > TAG_MAX_LENGTH or not TAG_RE.fullmatch(value):
         raise InvalidInput(
             f"invalid tag {value[:80]!r}: use letters, digits, '_', '.' and '-' "
             f"(at most {TAG_MAX_LENGTH} characters, not starting with '.' or '-')"
         )
-    if SHA256_HASH_RE.match(value) or value.startswith("sha256.") or value.startswith("sif."):
+    if SHA256_HASH_RE.fullmatch(value) or value.startswith("sha256.") or value.startswith("sif."):
         raise InvalidInput("a tag cannot look like an image hash")
     return value
 
@@ -73,20 +75,20 @@ def validate_arch(value: object, *, allow_empty: bool = False) -> str:
         if allow_empty:
             return ""
         raise InvalidInput("arch must not be empty")
-    if not ARCH_RE.match(value):
+    if not ARCH_RE.fullmatch(value):
         raise InvalidInput(f"invalid architecture {value[:40]!r}")
     return value
 
 
 def validate_image_hash(value: object) -> str:
     """Image hashes are ``sha256.<64 lower-case hex>``, the SHA-256 of the whole file."""
-    if not isinstance(value, str) or not SHA256_HASH_RE.match(value):
+    if not isinstance(value, str) or not SHA256_HASH_RE.fullmatch(value):
         raise InvalidInput("hash must be 'sha256.' followed by 64 lower-case hex digits")
     return value
 
 
 def is_hash(value: str) -> bool:
-    return bool(SHA256_HASH_RE.match(value) or SIF_HASH_RE.match(value))
+    return bool(SHA256_HASH_RE.fullmatch(value) or SIF_HASH_RE.fullmatch(value))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..conf import library_settings
 from ..exceptions import Gone, NotFound
 from ..models import Blob
 from ..storage import blob_local_path, is_s3, open_blob, s3_store
+from .exceptions import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def blob_response(request: HttpRequest, blob: Blob, filename: str, mode: str = "
     if header and (not if_range or if_range.strip() == etag):
         parsed = parse_range(header, size)
         if parsed is False:
-            response = HttpResponse(status=416)
+            response = error_response(416, f"range not satisfiable: the file has {size} bytes")
             response["Content-Range"] = f"bytes */{size}"
             for k, v in common.items():
                 response[k] = v

@@ -12,7 +12,9 @@ never Django's HTML 500 page.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -41,6 +43,24 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 def error_response(status: int, message: str) -> JsonResponse:
     """For plain Django views outside DRF."""
     return JsonResponse(error_body(status, message), status=status)
+
+
+def allow_methods(*methods: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``require_http_methods`` for plain views, answering 405 in the envelope (with ``Allow``)
+    instead of Django's empty body, which the clients would show as a bare status."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if request.method not in methods:
+                response = error_response(405, f"method {request.method[:10]} not allowed; use {', '.join(methods)}")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def library_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

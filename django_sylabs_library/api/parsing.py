@@ -9,6 +9,7 @@ same key to the client). Duplicate keys are refused rather than silently resolve
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -39,6 +40,8 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise InvalidInput("invalid Content-Length header") from None
+    if length < 0:
+        raise InvalidInput("invalid Content-Length header")
     if length > limit:
         raise PayloadTooLarge(f"JSON body larger than {limit} bytes")
     try:
@@ -51,7 +54,9 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw, object_pairs_hook=_object, parse_constant=_refuse_constant)
+        # Strict UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32 and let
+        # encoded surrogates through ("surrogatepass"), which no database can store.
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_object, parse_constant=_refuse_constant)
     except RecursionError:
         raise InvalidInput("JSON body is nested too deeply") from None
     except UnicodeDecodeError:
@@ -60,7 +65,27 @@ def read_json(request: HttpRequest) -> dict[str, Any]:
         raise InvalidInput(f"malformed JSON body: {str(exc)[:120]}") from None
     if not isinstance(data, dict):
         raise InvalidInput("JSON body must be an object")
+    _refuse_unstorable(data)
     return data
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable(data: Any) -> None:
+    """NUL characters and unpaired surrogates (``"\\u0000"``, ``"\\ud800"`` are valid JSON
+    escapes) cannot be stored in PostgreSQL text or encoded as UTF-8: refuse them up front
+    instead of failing with a 500 deep in a flow."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _UNSTORABLE.search(value):
+            raise InvalidInput("JSON body contains a NUL character or an unpaired surrogate")
 
 
 def content_length(request: HttpRequest) -> int | None:

@@ -10,7 +10,7 @@ from . import views
 urlpatterns = [
     # `//v1/...` (a leading empty segment); written as a class so Django's urls.W002 check, meant
     # for accidental leading slashes, does not fire for this deliberate one.
-    re_path(r"^[/]+(?P<rest>.*)$", views.collapse_slashes_view, name="collapse-slashes"),
+    re_path(r"^[/]+(?P<rest>(?s:.*))$", views.collapse_slashes_view, name="collapse-slashes"),
     path("assets/config/config.prod.json", views.DiscoveryView.as_view(), name="discovery"),
     path("version", views.VersionView.as_view(), name="version"),
     path("v1/token-status", views.TokenStatusView.as_view(), name="token-status"),
@@ -56,5 +56,6 @@ urlpatterns = [
         views.MultipartAbortView.as_view(),
         name="multipart-abort",
     ),
-    re_path(r"^v[12]/(?P<rest>.*)$", views.UnknownEndpointView.as_view(), name="unknown-endpoint"),
+    # (?s): a %0A in the path must not fall through to the host site's HTML 404.
+    re_path(r"^v[12]/(?P<rest>(?s:.*))$", views.UnknownEndpointView.as_view(), name="unknown-endpoint"),
 ]

@@ -121,7 +121,8 @@ def _object_id(value: Any, what: str) -> int:
         raise InvalidInput(f"{what} must be an id")
     if isinstance(value, int):
         ident = value
-    elif isinstance(value, str) and value.isdigit() and len(value) < 19:
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        # isascii: "１" (fullwidth) is a digit to isdigit() and int(), "²" only to isdigit().
         ident = int(value)
     else:
         raise InvalidInput(f"{what} must be an id (a number or a string of digits)")

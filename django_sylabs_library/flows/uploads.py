@@ -51,7 +51,7 @@ from ..exceptions import (
     StorageUnavailable,
 )
 from ..models import Image, UploadPart, UploadSession, hash_secret
-from ..refs import HEX64_RE
+from ..refs import HEX32_RE, HEX64_RE
 from ..s3 import part_plan
 from ..storage import (
     delete_blob_if_unreferenced,
@@ -280,13 +280,13 @@ def start_single(user: Any, image: Image, data: dict[str, Any]) -> UploadTarget:
     quotas.check_image(image, size)
     sha = data.get("sha256sum")
     if sha not in (None, ""):
-        if not isinstance(sha, str) or not HEX64_RE.match(sha.lower()):
+        if not isinstance(sha, str) or not HEX64_RE.fullmatch(sha.lower()):
             raise InvalidInput("sha256sum must be 64 hex digits")
         if sha.lower() != image.sha256_hex:
             raise InvalidInput("sha256sum does not match the image hash")
     md5 = data.get("md5sum")
-    if md5 not in (None, "") and not isinstance(md5, str):
-        raise InvalidInput("md5sum must be a string")
+    if md5 not in (None, "") and (not isinstance(md5, str) or not HEX32_RE.fullmatch(md5.lower())):
+        raise InvalidInput("md5sum must be 32 hex digits")
     if is_s3():
         session = UploadSession.objects.create(
             image=image,
@@ -573,7 +573,7 @@ def start_part(user: Any, image: Image, data: dict[str, Any]) -> UploadTarget:
     if size != expected:
         raise InvalidInput(f"partSize of part {number} must be {expected}")
     sha = data.get("sha256sum") or ""
-    if not isinstance(sha, str) or (sha and not HEX64_RE.match(sha.lower())):
+    if not isinstance(sha, str) or (sha and not HEX64_RE.fullmatch(sha.lower())):
         raise InvalidInput("sha256sum must be 64 hex digits or empty")
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():

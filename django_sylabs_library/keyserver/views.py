@@ -11,11 +11,10 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import AuthenticationFailed
 
 from ..api.authentication import BearerTokenAuthentication, require_token_scope
-from ..api.exceptions import error_response
+from ..api.exceptions import allow_methods, error_response
 from ..exceptions import InvalidInput, LibraryError, NotAuthenticated, PayloadTooLarge
 from ..flows import audit, keys
 
@@ -31,7 +30,7 @@ def _flag(value: Any) -> bool:
     return str(value).lower() in ("on", "1", "true", "yes")
 
 
-@require_GET
+@allow_methods("GET")
 def lookup(request: HttpRequest) -> HttpResponse:
     params = request.GET
     op = params.get("op", "get")
@@ -49,7 +48,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@allow_methods("POST")
 def add(request: HttpRequest) -> HttpResponse:
     with audit.request_context(request, session_user=False):
         return _add(request)

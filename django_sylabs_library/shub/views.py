@@ -13,9 +13,8 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET
 
-from ..api.exceptions import error_response
+from ..api.exceptions import allow_methods, error_response
 from ..api.views import absolute_url
 from ..exceptions import InvalidInput, LibraryError
 from ..flows.images import resolve_image
@@ -36,7 +35,7 @@ def _parse(name: str, entity: str | None) -> ImageRef:
     return ref
 
 
-@require_GET
+@allow_methods("GET")
 def manifest(request: HttpRequest, name: str, entity: str | None = None) -> HttpResponse:
     try:
         ref = _parse(name, entity)
