@@ -222,7 +222,8 @@ TRAVERSAL = {
     "nul": "x%00y",
     "nul-suffix": "samtools%00",
     "newline": "x%0d%0aSet-Cookie:%20a=b",
-    "fullwidth-digits": "%EF%BC%91",  # "１": a digit to str.isdigit(), not an ASCII id
+    "fullwidth-digits": "%EF%BC%91",  # "１": a digit to str.isdigit() and int(), not an ASCII id
+    "superscript-digit": "%C2%B2",  # "²": a digit to str.isdigit(), not to int()
     "cyrillic-a": "%D0%B0lice",  # "аlice", a confusable of alice
     "fullwidth-name": "%EF%BD%81lice",  # "ａlice"
     "rtl-override": "sam%E2%80%AEtools",
