@@ -488,3 +488,26 @@ def test_gc_keeps_a_single_part_put_still_arriving(alice_api: Any, alice: Any) -
     backdate(temp, timedelta(hours=2))
     out = gc()
     assert "1 session(s)" in out and "freed 100 bytes" in out and not temp.exists()
+
+
+def test_progress_is_reported_in_bytes_for_verify_and_items_for_gc(alice: Any) -> None:
+    images = [seed(alice, f"alice/tools/p{i}", make_sif("amd64", 6000 + i)) for i in range(3)]
+    bars: list[dict[str, Any]] = []
+
+    class Bar:
+        def __init__(self, **options: Any) -> None:
+            self.record = {**options, "done": 0, "closed": False}
+            bars.append(self.record)
+
+        def update(self, n: int = 1) -> None:
+            self.record["done"] += n
+
+        def close(self) -> None:
+            self.record["closed"] = True
+
+    report = maintenance.verify_blobs(progress=Bar)
+    total = sum(image.size for image in images)
+    assert report.bytes == total and bars[0]["total"] == total and bars[0]["done"] == total
+    maintenance.collect_garbage(grace_seconds=0, progress=Bar)
+    files = next(bar for bar in bars if bar["desc"] == "blob files")
+    assert files["done"] == 3 and all(bar["closed"] for bar in bars)
