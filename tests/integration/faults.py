@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -393,10 +394,11 @@ def read_response(sock: socket.socket, timeout: float = 60) -> tuple[int, bytes]
 def offsets(rng: random.Random, length: int, count: int) -> list[int]:
     """``count`` distinct cut offsets in ``[0, length)``: always 0, 1, the middle and ``length - 1``, the rest
     drawn from ``rng``."""
-    fixed = sorted({0, min(1, length - 1), length // 2, max(0, length - 1)})
-    pool = range(2, max(2, length - 1))
-    extra = max(0, min(count - len(fixed), len(pool)))
-    return sorted(set(fixed) | set(rng.sample(pool, extra)))
+    chosen = {0, min(1, length - 1), length // 2, max(0, length - 1)}
+    target = min(count, length)
+    while len(chosen) < target:
+        chosen.add(rng.randrange(length))
+    return sorted(chosen)
 
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -426,6 +428,16 @@ def worker_for_connection(server: ExampleServer, client: socket.socket) -> int |
                 if os.readlink(fd) in wanted:
                     return pid
     return None
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes so far (``/proc/<pid>/stat``), for the figures."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def kill_server(server: ExampleServer) -> list[int]:
@@ -516,6 +528,18 @@ class Inspector:
             [int(image_id)],
         )[0][0]
         return bool(busy or parts)
+
+    def latest_expiry(self) -> datetime | None:
+        """When the last unfinished upload's URL expires (on S3 GC leaves a session alone until then: a PUT to a
+        presigned URL is invisible to us until it ends)."""
+        value = self.rows(
+            "SELECT MAX(expires_at) FROM {app}_uploadsession WHERE state IN ('open', 'receiving', 'received', 'failed')"
+        )[0][0]
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
     @property
     def images_dir(self) -> Path:
