@@ -92,10 +92,22 @@ def test_collaborator_sees_a_private_collection(alice_api, api, bob, alice_entit
     assert api(bob).get("v1/collections/alice/secret").status_code == 200
 
 
-def test_duplicate_collection_is_409(alice_api, alice_entity):
-    assert create(alice_api, alice_entity, "tools").status_code in (200, 201)
-    assert_error(create(alice_api, alice_entity, "tools"), 409)
+def test_creating_an_existing_collection_returns_it_unchanged(alice_api, alice_entity):
+    """Two pushes into a new collection race to create it; the loser gets the winner's (200, not 409)."""
+    first = create(alice_api, alice_entity, "tools")
+    assert first.status_code == 201
+    again = create(alice_api, alice_entity, "tools", private=True)
+    assert again.status_code == 200
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]
+    assert again.json()["data"]["private"] is False
     assert Collection.objects.filter(name="tools").count() == 1
+
+
+def test_an_existing_collection_is_not_returned_to_someone_who_may_not_create_there(bob_api, alice_api, alice_entity):
+    create(alice_api, alice_entity, "hidden", private=True)
+    response = create(bob_api, alice_entity, "hidden")
+    assert response.status_code in (403, 404)
+    assert "hidden" not in response.content.decode()
 
 
 def test_anonymous_cannot_create(anon_api, alice_entity):

@@ -52,9 +52,13 @@ def test_client_read_only_false_and_private_false_are_ignored_on_create(alice_ap
     assert data["readOnly"] is False
 
 
-def test_duplicate_container_is_409(alice_api, tools):
-    alice_api.data("POST", "v1/containers", container_body("x", str(tools.pk)))
-    assert_error(alice_api.post("v1/containers", container_body("x", str(tools.pk))), 409)
+def test_creating_an_existing_container_returns_it(alice_api, bob_api, tools):
+    first = alice_api.post("v1/containers", container_body("x", str(tools.pk)))
+    assert first.status_code == 201
+    again = alice_api.post("v1/containers", container_body("x", str(tools.pk)))
+    assert again.status_code == 200 and again.json()["data"]["id"] == first.json()["data"]["id"]
+    refused = bob_api.post("v1/containers", container_body("x", str(tools.pk)))
+    assert refused.status_code in (403, 404)
     assert Container.objects.count() == 1
 
 

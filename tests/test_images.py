@@ -173,10 +173,15 @@ def test_create_image(alice_api, container, alice):
     assert image.pushed_by == alice and not image.uploaded
 
 
-def test_create_image_twice_is_409(alice_api, container):
+def test_creating_an_image_twice_returns_the_first_record(alice_api, bob_api, container):
+    """Concurrent pushes of the same bytes: the loser uploads to (or skips) the winner's record."""
     body = image_body(image_hash(b"x"), container["id"])
-    alice_api.data("POST", "v1/images", body)
-    assert_error(alice_api.post("v1/images", body), 409)
+    first = alice_api.post("v1/images", body)
+    assert first.status_code == 201
+    again = alice_api.post("v1/images", body)
+    assert again.status_code == 200
+    assert again.json()["data"]["id"] == first.json()["data"]["id"] and again.json()["data"]["uploaded"] is False
+    assert bob_api.post("v1/images", body).status_code in (403, 404)
     assert Image.objects.filter(hash=image_hash(b"x")).count() == 1
 
 

@@ -238,14 +238,17 @@ class CollectionListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
         body = read_json(request)
-        collection = namespaces.create_collection(
+        collection, created = namespaces.ensure_collection(
             user,
             body.get("entity"),
             body.get("name"),
             private=body.get("private"),
             description=body.get("description") or "",
         )
-        return data(s.collection_json(collection, []), status=201)
+        if created:
+            return data(s.collection_json(collection, []), status=201)
+        existing = s.collections_for_json(Collection.objects.filter(pk=collection.pk)).get()
+        return data(s.collection_with_containers(existing))
 
 
 @doc.collection_detail
@@ -261,10 +264,10 @@ class ContainerListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
         body = read_json(request)
-        container = namespaces.create_container(
+        container, created = namespaces.ensure_container(
             user, body.get("collection"), body.get("name"), description=body.get("description") or ""
         )
-        return data(self.serialise(container), status=201)
+        return data(self.serialise(container), status=201 if created else 200)
 
     @staticmethod
     def serialise(container: Container) -> dict[str, Any]:
@@ -306,8 +309,10 @@ class ImageListView(LibraryView):
     def post(self, request: Any) -> Response:
         user = self.require_user(request)
         body = read_json(request)
-        image = image_flows.create_image(user, body.get("container"), body.get("hash"), body.get("description") or "")
-        return data(_image_json(image), status=201)
+        image, created = image_flows.ensure_image(
+            user, body.get("container"), body.get("hash"), body.get("description") or ""
+        )
+        return data(_image_json(image), status=201 if created else 200)
 
 
 @doc.image_detail

@@ -129,6 +129,28 @@ def create_image(user: Any, container_id: Any, image_hash: Any, description: Any
     return image
 
 
+def ensure_image(user: Any, container_id: Any, image_hash: Any, description: Any = "") -> tuple[Image, bool]:
+    """``POST v1/images``: ``(image, created)``. Concurrent pushes of the same bytes to one container
+    both create the record; the loser gets the winner's record (uploaded or not) instead of a 409 the
+    client would not retry, and uploads to it or skips the upload as its ``uploaded`` says."""
+    try:
+        return create_image(user, container_id, image_hash, description), True
+    except BlobGone:
+        raise
+    except Conflict:
+        # create_image has checked that the caller may push to the container.
+        from .namespaces import _object_id
+
+        found = (
+            Image.objects.select_related("container__collection__entity")
+            .filter(container_id=_object_id(container_id, "container"), hash=validate_image_hash(image_hash))
+            .first()
+        )
+        if found is None:
+            raise
+        return found, False
+
+
 def image_by_id(user: Any, ident: Any) -> Image:
     from .namespaces import _object_id
 

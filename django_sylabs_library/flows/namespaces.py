@@ -193,6 +193,41 @@ def create_collection(
     return collection
 
 
+def ensure_collection(user: Any, entity_id: Any, name: Any, **fields: Any) -> tuple[Collection, bool]:
+    """``POST v1/collections`` as the client needs it: ``(collection, created)``.
+
+    Two ``apptainer push`` runs into a new collection both look it up, find nothing and create it; the
+    one that loses the race must not fail (the client does not retry on 409). So a collection that
+    already exists is returned to a caller who was allowed to create it, unchanged (its privacy and
+    description stay as they are).
+    """
+    try:
+        return create_collection(user, entity_id, name, **fields), True
+    except Conflict:
+        # create_collection has checked that the caller may create collections in this entity.
+        existing = Collection.objects.select_related("entity").filter(
+            entity_id=_object_id(entity_id, "entity"), name=validate_name(name, "collection name")
+        )
+        found = existing.first()
+        if found is None:
+            raise
+        return found, False
+
+
+def ensure_container(user: Any, collection_id: Any, name: Any, **fields: Any) -> tuple[Container, bool]:
+    """``POST v1/containers``: ``(container, created)``; an existing one is returned (see ensure_collection)."""
+    try:
+        return create_container(user, collection_id, name, **fields), True
+    except Conflict:
+        # create_container has checked the caller may push to the collection.
+        found = Container.objects.filter(
+            collection_id=_object_id(collection_id, "collection"), name=validate_name(name, "container name")
+        ).first()
+        if found is None:
+            raise
+        return found, False
+
+
 def get_container(user: Any, entity_name: str, collection_name: str, name: str) -> Container:
     collection = get_collection(user, entity_name, collection_name)
     container = Container.objects.filter(collection=collection, name=(name or "").lower()).first()
