@@ -635,3 +635,38 @@ def test_untagged_uploaded_image_keeps_existing_tags(alice_api, pushed):
     created = alice_api.data("POST", "v1/images", image_body(image_hash(data), container))
     assert alice_api.post(f"v1/imagefile/{created['id']}", raw=data).status_code == 200
     assert Tag.objects.get().image_id == int(pushed["image"]["id"])
+
+
+# --- the temporary file removed while it was received (gc with a short grace) -----------------
+
+
+@pytest.fixture
+def gc_removes_upload_file(monkeypatch):
+    """Make the SIF inspection find its file gone, as when ``sylabs_library_gc --grace 0`` ran meanwhile."""
+    from django_sylabs_library.flows import uploads
+
+    real = uploads.inspect_file
+
+    def vanish_then_inspect(path):
+        path.unlink()
+        return real(path)
+
+    monkeypatch.setattr(uploads, "inspect_file", vanish_then_inspect)
+
+
+def test_v1_upload_whose_file_gc_removed_is_410(alice_api, new_image, image_storage, gc_removes_upload_file):
+    created, data = new_image()
+    response = alice_api.post(f"v1/imagefile/{created['id']}", raw=data, content_type="application/octet-stream")
+    assert_error(response, 410, "push again")
+    assert_not_uploaded(created["id"])
+    assert uploads_in_progress(image_storage) == []
+    assert Blob.objects.filter(sha256=sha256_hex(data)).count() == 0
+
+
+def test_v2_upload_whose_file_gc_removed_is_410(alice_api, new_image, image_storage, gc_removes_upload_file):
+    created, data = new_image()
+    response = put_bytes(alice_api, upload_url(alice_api, created, data), data)
+    assert_error(response, 410, "push again")
+    assert_not_uploaded(created["id"])
+    assert uploads_in_progress(image_storage) == []
+    assert Blob.objects.filter(sha256=sha256_hex(data)).count() == 0

@@ -4,6 +4,7 @@ SIF reader seeks to the header and descriptors and reads only small objects)."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,7 +22,13 @@ def inspect_file(path: Path | str | IO[bytes]) -> dict[str, Any]:
     Refuses the upload (InvalidInput) for non-SIF bytes when ``REQUIRE_SIF`` is on.
     """
     try:
-        info = read_sif(path)
+        if isinstance(path, (str, os.PathLike)):
+            # Opened here, not by the reader: a missing file is an OSError for the caller to handle,
+            # not "not a SIF image" with a server path in the client's message.
+            with open(path, "rb") as fileobj:
+                info = read_sif(fileobj)
+        else:
+            info = read_sif(path)
     except SifError as exc:
         if library_settings.REQUIRE_SIF:
             raise InvalidInput(f"the uploaded file is not a SIF image: {exc}") from None

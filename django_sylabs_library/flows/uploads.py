@@ -205,10 +205,19 @@ def _verify(received: Received, size: int, sha256_hex: str, what: str = "upload"
         raise InvalidInput(f"{what} SHA-256 {received.sha256} does not match the expected {sha256_hex}")
 
 
+def _removed_meanwhile() -> Gone:
+    """The temporary file vanished while it was being received: garbage collection took the upload for
+    abandoned (``sylabs_library_gc --grace`` shorter than the client's pause). The client must push again."""
+    return Gone("this upload was abandoned and cleaned up by the server while it was received; push again")
+
+
 def _finish_blob(image: Image, path: Path, received: Received) -> Image:
     quotas.check_image(image, received.size)  # the size is now certain; refused before it is stored
-    metadata = inspect_file(path)
-    blob = store_blob(path, received.sha256, received.size)
+    try:
+        metadata = inspect_file(path)
+        blob = store_blob(path, received.sha256, received.size)
+    except FileNotFoundError:
+        raise _removed_meanwhile() from None
     return mark_uploaded(image, blob, metadata)
 
 
@@ -439,8 +448,11 @@ def receive_single(secret: str, read: Reader, content_length: int | None) -> Upl
             )
         received = _receive_to_file(read, content_length, path)
         _verify(received, session.expected_size, session.expected_sha256)
-        metadata = inspect_file(path)
-        blob = store_blob(path, received.sha256, received.size)
+        try:
+            metadata = inspect_file(path)
+            blob = store_blob(path, received.sha256, received.size)
+        except FileNotFoundError:
+            raise _removed_meanwhile() from None
     except LibraryError as exc:
         _fail(session, path, exc)
         raise
