@@ -134,6 +134,9 @@ DEFAULTS: dict[str, Any] = {
     # deleted; stray temporaries and orphan blobs older than this are removed (the grace lets a
     # PUT that started just before the expiry finish).
     "UPLOAD_GC_GRACE_SECONDS": 3600,
+    # sylabs_library_gc deletes the rows of finished upload sessions (completed, aborted) older
+    # than this many days; they only serve a repeated _complete. None keeps them forever.
+    "UPLOAD_SESSION_RETENTION_DAYS": 7,
     # Prometheus metrics at <mount>/metrics (needs prometheus-client: the [metrics] extra).
     # With several gunicorn workers set PROMETHEUS_MULTIPROC_DIR (docs/deployment.md).
     "METRICS_ENABLED": False,

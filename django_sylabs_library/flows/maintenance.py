@@ -110,6 +110,7 @@ class GcReport:
     untagged_images: list[str] = field(default_factory=list)
     orphan_blobs: list[str] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)
+    finished_sessions: int = 0
     bytes_freed: int = 0
     seconds: float = 0.0
 
@@ -134,7 +135,8 @@ class GcReport:
             f"{verb}: {len(self.sessions)} session(s), {len(self.temp_files)} temporary file(s), "
             f"{len(self.temp_objects)} temporary object(s), {len(self.multipart_uploads)} multipart upload(s), "
             f"{len(self.untagged_images)} untagged image(s), {len(self.orphan_blobs)} orphan blob(s), "
-            f"{len(self.orphan_files)} orphan file(s); {freed} {self.bytes_freed} bytes in {self.seconds:.1f} s"
+            f"{len(self.orphan_files)} orphan file(s), {self.finished_sessions} finished session record(s); "
+            f"{freed} {self.bytes_freed} bytes in {self.seconds:.1f} s"
         )
 
 
@@ -166,6 +168,7 @@ def collect_garbage(
         _remove_untagged_images(report, now - timedelta(days=float(untagged_older_than_days)), dry_run, progress)
     _remove_orphan_blobs(report, cutoff, dry_run, progress)
     _remove_orphan_files(report, cutoff, dry_run, progress)
+    _remove_finished_sessions(report, now, dry_run)
     report.seconds = time.monotonic() - started
     if report.total() and not dry_run:
         logger.info("garbage collection: %s", report.summary())
@@ -184,6 +187,20 @@ def clean_uploads(
     _remove_stray_temporaries(report, live, cutoff, dry_run, _no_progress)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _remove_finished_sessions(report: GcReport, now: datetime, dry_run: bool) -> None:
+    """Forget finished upload sessions after ``UPLOAD_SESSION_RETENTION_DAYS``: the rows (and their
+    parts) serve only a repeated ``_complete``; kept forever they would grow with every push."""
+    days = library_settings.UPLOAD_SESSION_RETENTION_DAYS
+    if days is None:
+        return
+    finished = UploadSession.objects.filter(
+        state__in=[State.COMPLETED, State.ABORTED], updated_at__lt=now - timedelta(days=float(days))
+    )
+    report.finished_sessions = finished.count()
+    if report.finished_sessions and not dry_run:
+        finished.delete()
 
 
 # --- 1. abandoned uploads --------------------------------------------------------------------------------
