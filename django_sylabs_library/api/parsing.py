@@ -88,6 +88,14 @@ def _refuse_unstorable(data: Any) -> None:
             raise InvalidInput("JSON body contains a NUL character or an unpaired surrogate")
 
 
+def refuse_nul_in_url(request: HttpRequest) -> None:
+    """A ``%00`` in the path or the query can name nothing (names are validated when stored),
+    and PostgreSQL refuses NUL in text parameters with an error: answer 400 before any lookup."""
+    query = request.GET.lists()
+    if "\x00" in request.path or any("\x00" in k or any("\x00" in v for v in vs) for k, vs in query):
+        raise InvalidInput("NUL character in the request URL")
+
+
 def content_length(request: HttpRequest) -> int | None:
     value = request.META.get("CONTENT_LENGTH")
     if value in (None, ""):

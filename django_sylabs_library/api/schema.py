@@ -87,6 +87,8 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {status: OpenApiResponse(ErrorSerializer, description=ERROR_TEXT[status]) for status in statuses}
 
 
+EXISTING = "It already existed and the caller may push to it: a racing `apptainer push` does not fail."
+
 # Every endpoint that authenticates answers 401 to a bad token, and may be rate limited.
 READ_ERRORS = (400, 401, 404, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 429)
@@ -518,7 +520,11 @@ collection_list = extend_schema_view(
         description="Privacy comes from the entity's `defaultPrivate`, not the always-false `private` (spec 4.2).",
         tags=TAG_LIBRARY,
         request=json_body(CollectionCreate),
-        responses={201: CollectionResponse, **errors(*WRITE_ERRORS)},
+        responses={
+            201: CollectionResponse,
+            200: OpenApiResponse(CollectionResponse, description=EXISTING),
+            **errors(*WRITE_ERRORS),
+        },
     )
 )
 
@@ -536,7 +542,11 @@ container_list = extend_schema_view(
         summary="Create a container",
         tags=TAG_LIBRARY,
         request=json_body(ContainerCreate),
-        responses={201: ContainerResponse, **errors(*WRITE_ERRORS)},
+        responses={
+            201: ContainerResponse,
+            200: OpenApiResponse(ContainerResponse, description=EXISTING),
+            **errors(*WRITE_ERRORS),
+        },
     )
 )
 
@@ -569,7 +579,11 @@ image_list = extend_schema_view(
         "the caller may read (spec 4.4).",
         tags=TAG_LIBRARY,
         request=json_body(ImageCreate),
-        responses={201: ImageResponse, **errors(*WRITE_ERRORS, 507)},
+        responses={
+            201: ImageResponse,
+            200: OpenApiResponse(ImageResponse, description=EXISTING),
+            **errors(*WRITE_ERRORS, 507),
+        },
     )
 )
 

@@ -37,7 +37,7 @@ from . import serializers as s
 from .authentication import BearerTokenAuthentication, ReadOnlyTokenPermission
 from .downloads import blob_for_token, blob_response, download_mode, presigned_location, proxy_token, redirect_response
 from .exceptions import library_exception_handler
-from .parsing import content_length, read_json
+from .parsing import content_length, read_json, refuse_nul_in_url
 from .throttling import throttles_for
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class LibraryView(APIView):
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         self._started = time.monotonic()
+        refuse_nul_in_url(request._request)
         super().initial(request, *args, **kwargs)
         audit.set_actor(self.user(request), request.auth)
 

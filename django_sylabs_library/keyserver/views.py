@@ -15,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from ..api.authentication import BearerTokenAuthentication, require_token_scope
 from ..api.exceptions import allow_methods, error_response
+from ..api.parsing import refuse_nul_in_url
 from ..exceptions import InvalidInput, LibraryError, NotAuthenticated, PayloadTooLarge
 from ..flows import audit, keys
 
@@ -36,6 +37,7 @@ def lookup(request: HttpRequest) -> HttpResponse:
     op = params.get("op", "get")
     exact = _flag(params.get("exact"))
     try:
+        refuse_nul_in_url(request)
         if op == "get":
             return HttpResponse(
                 keys.get_armored(params.get("search"), exact=exact), content_type="application/pgp-keys; charset=utf-8"
