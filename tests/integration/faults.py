@@ -59,6 +59,11 @@ def settings_env(tmp_dir: str | os.PathLike[str], overrides: Mapping[str, Any]) 
         "from example_project.settings import *  # noqa: F403\n"
         "from example_project.settings import SYLABS_LIBRARY as _BASE\n"
         f"SYLABS_LIBRARY = {{**_BASE, **json.loads(os.environ.get({SETTINGS_ENV!r}) or '{{}}')}}\n"
+        # Concurrent writers on SQLite: BEGIN IMMEDIATE waits for the lock (the timeout) where a deferred
+        # transaction that upgrades its lock fails at once with "database is locked" (503).
+        "import django\n"
+        "if DATABASES['default']['ENGINE'].endswith('sqlite3') and django.VERSION >= (5, 1):\n"
+        "    DATABASES['default'].setdefault('OPTIONS', {})['transaction_mode'] = 'IMMEDIATE'\n"
     )
     path = os.pathsep.join([str(folder), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return {
@@ -680,6 +685,7 @@ class Harness:
         self.ref = ref
         self.server = server
         self.current: Push | None = None
+        self.figures = PathFigures(ref)
         self._marks = 0
 
     def setup(self, size: int, path: str) -> None:

@@ -32,9 +32,11 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
+import django
 import pytest
 
 from .faults import (
@@ -47,6 +49,7 @@ from .faults import (
     _head,
     cpu_seconds,
     kill_server,
+    make_sif,
     offsets,
     open_request,
     postgres_bin,
@@ -106,6 +109,9 @@ def fs_lib(fs_server: ExampleServer) -> Library:
 
 BODY_PATHS = ["v1", "single", "part1", "part2", "part3"]
 REQUEST_PATHS = ["complete", "multipart_complete"]
+ALL_PATHS = BODY_PATHS + REQUEST_PATHS
+# Paths run side by side; SQLite takes concurrent writers only with BEGIN IMMEDIATE (Django >= 5.1, see faults.py).
+PARALLEL = int(os.environ.get("SYLABS_FAULT_PARALLEL") or (4 if django.VERSION >= (5, 1) else 1))
 RETRY_PATH = {"v1": "v1", "single": "single", "complete": "single"}  # everything else: multipart
 
 
@@ -185,24 +191,62 @@ def _interrupt_request(h: Harness, lib: Library, path: str, fig: PathFigures, co
         index += 1
 
 
-@pytest.mark.parametrize("path", BODY_PATHS + REQUEST_PATHS)
-def test_interrupted_upload(fs_server: ExampleServer, fs_lib: Library, path: str) -> None:
+def run_path(server: ExampleServer, token: str, ref: str, path: str, count: int, inspector: Inspector) -> Harness:
+    """All the cuts of one path in its own container; the figures go to ``harness.figures``."""
     started = time.monotonic()
-    inspector = Inspector(fs_server)
-    h = Harness(fs_lib, inspector, f"faulty/cuts/{path.replace('_', '-')}", fs_server)
+    lib = Library(server.url, token)
+    h = Harness(lib, inspector, ref, server)
     base_path = RETRY_PATH.get(path, "multipart")
     h.setup(SMALL if base_path != "multipart" else ONE_PART, base_path)
-    fig = PathFigures(path)
+    h.figures = fig = PathFigures(path if inspector.s3 is None else f"s3-{path}")
     if path in BODY_PATHS:
-        _interrupt_body(h, fs_lib, path, fig)
+        _interrupt_body(h, lib, path, fig, count)
     else:
-        _interrupt_request(h, fs_lib, path, fig)
+        _interrupt_request(h, lib, path, fig, count)
     fig.seconds = time.monotonic() - started
-    report(f"{fig.line()} server_cpu_total={cpu_seconds([fs_server.pid, *fs_server.worker_pids()]):.1f}")
+    return h
+
+
+def run_paths(server: ExampleServer, token: str, prefix: str, counts: dict[str, int], inspector: Inspector) -> dict:
+    """The paths side by side (a thread each, a container each): the server has 2 workers x 4 threads, and one
+    path at a time would leave a core idle while the other waits. Returns path -> Harness or the exception."""
+    results: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {
+            path: pool.submit(run_path, server, token, f"{prefix}/{path.replace('_', '-')}", path, count, inspector)
+            for path, count in counts.items()
+        }
+        for path, future in futures.items():
+            try:
+                results[path] = future.result()
+            except Exception as exc:  # noqa: BLE001 - reported by the test of that path
+                results[path] = exc
+    return results
+
+
+@pytest.fixture(scope="module")
+def fs_results(fs_server: ExampleServer) -> dict[str, Any]:
+    started, cpu = time.monotonic(), cpu_seconds([fs_server.pid, *fs_server.worker_pids()])
+    results = run_paths(fs_server, fs_server.token("faulty"), "faulty/cuts", dict.fromkeys(ALL_PATHS, OFFSETS),
+                        Inspector(fs_server))  # fmt: skip
+    for path in ALL_PATHS:
+        if isinstance(results[path], Harness):
+            report(results[path].figures.line())
+    server_cpu = cpu_seconds([fs_server.pid, *fs_server.worker_pids()]) - cpu
+    report(f"fault-summary backend=filesystem paths={len(ALL_PATHS)} wall={time.monotonic() - started:.1f}s "
+           f"server_cpu={server_cpu:.1f}s parallel={PARALLEL}")  # fmt: skip
+    return results
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
+def test_interrupted_upload(fs_server: ExampleServer, fs_results: dict[str, Any], path: str) -> None:
+    result = fs_results[path]
+    if isinstance(result, BaseException):
+        raise result
+    fig = result.figures
     assert fig.offsets >= 20 and fig.retries == fig.interruptions
     assert not fs_server.server_errors(), fs_server.server_errors()[:5]
-    assert h.current is not None
-    PUSHED[h.ref] = h.current.data
+    PUSHED[result.ref] = result.current.data
 
 
 def abandon_uploads(lib: Library, h: Harness) -> None:
@@ -264,37 +308,38 @@ def _dead_connection(sock: socket.socket, rest: bytes) -> None:
     sock.close()
 
 
-def test_worker_killed_mid_push(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_worker_killed_mid_push(fs_server: ExampleServer) -> None:
     """``kill -9`` of the worker receiving a body (v1, single PUT, multipart part 2), half of it sent: the master
-    starts a new worker, nothing half-written is visible, the tag stays, the retry succeeds, GC cleans up."""
+    starts a new worker, nothing half-written is visible, the tag stays, the retry succeeds, GC cleans up.
+    (On the module's server, after the cuts: nothing else is running on it.)"""
     started = time.monotonic()
-    tmp = tmp_path_factory.mktemp("faults-worker")
-    with running_example_server(tmp, env=settings_env(tmp, SETTINGS)) as server:
-        lib = Library(server.url, server.token("crash"))
-        inspector = Inspector(server)
-        h = Harness(lib, inspector, "crash/restart/worker", server)
-        h.setup(SMALL, "single")
-        killed = []
-        for path in ("v1", "single", "part2"):
-            push, sock, rest = _half_sent(h, lib, path)
-            pid = wait_for(lambda sock=sock: worker_for_connection(server, sock), 10, "the worker holding the body")
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-            _dead_connection(sock, rest)
-            wait_for(
-                lambda pid=pid: pid not in server.worker_pids() and len(server.worker_pids()) == 2,
-                60,
-                "a replacement worker",
-            )
-            assert not h.check(push, may_complete=False)
-            h.retry(push, RETRY_PATH.get(path, "multipart"))
-        before = {k: len(v) for k, v in inspector.leftovers().items()}
-        # The dead requests left their sessions "receiving" and their temporary files: GC's job.
-        assert before["open_sessions"] >= 3 and before["temp_files"] >= 2, before
-        gc(server)
-        after = inspector.leftovers()
-        assert all(not v for v in after.values()), after
-        assert lib.pull(f"{h.ref}:latest") == h.current.data  # type: ignore[union-attr]
+    server = fs_server
+    lib = Library(server.url, server.token("crash"))
+    inspector = Inspector(server)
+    h = Harness(lib, inspector, "crash/restart/worker", server)
+    h.setup(SMALL, "single")
+    killed = []
+    for path in ("v1", "single", "part2"):
+        push, sock, rest = _half_sent(h, lib, path)
+        pid = wait_for(lambda sock=sock: worker_for_connection(server, sock), 10, "the worker holding the body")
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+        _dead_connection(sock, rest)
+        wait_for(
+            lambda pid=pid: pid not in server.worker_pids() and len(server.worker_pids()) == 2,
+            60,
+            "a replacement worker",
+        )
+        assert not h.check(push, may_complete=False)
+        h.retry(push, RETRY_PATH.get(path, "multipart"))
+    before = {k: len(v) for k, v in inspector.leftovers().items()}
+    # The dead requests left their sessions "receiving" and their temporary files: GC's job.
+    assert before["open_sessions"] >= 3 and before["temp_files"] >= 2, before
+    gc(server)
+    after = inspector.leftovers()
+    assert all(not v for v in after.values()), after
+    assert lib.pull(f"{h.ref}:latest") == h.current.data  # type: ignore[union-attr]
+    assert not server.server_errors(), server.server_errors()[:5]
     report(
         f"fault-summary restart=worker-kill paths=v1,single,part2 workers_killed={len(killed)} retries_ok=3 "
         f"leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
@@ -438,24 +483,22 @@ def test_interrupted_upload_s3(s3_server: tuple[ExampleServer, Any]) -> None:
     store, and the completion requests cut or abandoned; then GC aborts the store's open multipart uploads and
     deletes temporary objects, and leaves every tagged image intact."""
     server, s3 = s3_server
-    lib = Library(server.url, server.token("s3faulty"))
+    token = server.token("s3faulty")
+    lib = Library(server.url, token)
     inspector = Inspector(server, s3)
+    probe = lib.prepare(Push("s3faulty/cuts/probe", make_sif(SMALL)))
+    assert "X-Amz-Signature" in lib.start_single(probe), "the upload URL is not presigned"
+    started = time.monotonic()
+    results = run_paths(server, token, "s3faulty/cuts", S3_COUNTS, inspector)
     pushed: dict[str, bytes] = {}
-    for path, count in S3_COUNTS.items():
-        started = time.monotonic()
-        h = Harness(lib, inspector, f"s3faulty/cuts/{path.replace('_', '-')}", server)
-        base_path = RETRY_PATH.get(path, "multipart")
-        h.setup(SMALL if base_path != "multipart" else ONE_PART, base_path)
-        fig = PathFigures(f"s3-{path}")
-        if path in BODY_PATHS:
-            assert h.current is not None and "X-Amz-Signature" in lib.start_single(h.fresh(SMALL)), "not presigned"
-            _interrupt_body(h, lib, path, fig, count)
-        else:
-            _interrupt_request(h, lib, path, fig, count)
-        fig.seconds = time.monotonic() - started
-        report(fig.line())
-        assert fig.retries == fig.interruptions
-        pushed[h.ref] = h.current.data  # type: ignore[union-attr]
+    for path in S3_COUNTS:
+        result = results[path]
+        if isinstance(result, BaseException):
+            raise result
+        report(result.figures.line())
+        assert result.figures.retries == result.figures.interruptions
+        pushed[result.ref] = result.current.data
+    report(f"fault-summary backend=s3 paths={len(S3_COUNTS)} wall={time.monotonic() - started:.1f}s")
     h = Harness(lib, inspector, "s3faulty/cuts/abandoned", server)
     h.setup(SMALL, "single")
     abandon_uploads(lib, h)
