@@ -69,7 +69,7 @@ class ErrorSerializer(f.Serializer):
 
 ERROR_TEXT = {
     304: "Not modified (``If-None-Match`` / ``If-Modified-Since`` matched); no body.",
-    400: "Malformed request: bad JSON, wrong types, invalid names, tags, hashes or ids.",
+    400: "Malformed request: bad JSON, wrong types, invalid names, tags, hashes or ids, a NUL in the URL.",
     401: "No valid token (missing where required, unknown, expired or revoked).",
     403: "Visible but not writable by the caller, or read-only / frozen.",
     404: "Missing, or private and not visible to the caller (never 403).",
@@ -418,7 +418,8 @@ discovery = extend_schema_view(
                     "tokenAPI": ServiceURISerializer(),
                     "keystoreAPI": ServiceURISerializer(required=False),
                 },
-            )
+            ),
+            **errors(400),
         },
     )
 )
@@ -433,7 +434,8 @@ version = extend_schema_view(
             200: envelope(
                 "VersionResponse",
                 inline_serializer(name="VersionInfo", fields={"version": f.CharField(), "apiVersion": f.CharField()}),
-            )
+            ),
+            **errors(400),
         },
     )
 )
@@ -490,7 +492,7 @@ oci_redirect = extend_schema_view(
             OpenApiParameter("mapped", str, OpenApiParameter.QUERY),
             OpenApiParameter("namespace", str, OpenApiParameter.QUERY, description="`entity/collection/container`."),
         ],
-        responses=errors(404),
+        responses=errors(400, 404),
     )
 )
 
