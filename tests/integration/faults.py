@@ -312,7 +312,7 @@ class Library:
 # --- raw-socket cuts ------------------------------------------------------------------------------------
 
 
-def _head(method: str, url: str, length: int, headers: Mapping[str, str]) -> tuple[tuple[str, int], bytes]:
+def request_head(method: str, url: str, length: int, headers: Mapping[str, str]) -> tuple[tuple[str, int], bytes]:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     port = parts.port or 80
@@ -340,7 +340,7 @@ def open_request(
     """Connect, send the headers (announcing the whole body) and ``body[:cut]``; return the open socket.
 
     ``head_cut`` instead cuts the request inside its head: only that many bytes of headers + body are sent."""
-    address, head = _head(method, url, len(body), headers or {})
+    address, head = request_head(method, url, len(body), headers or {})
     sock = socket.create_connection(address, timeout=30)
     if head_cut is not None:
         sock.sendall((head + body)[:head_cut])
@@ -662,6 +662,7 @@ class PathFigures:
     completed_anyway: int = 0
     retries: int = 0
     seconds: float = 0.0
+    case: str = ""  # the interruption in progress, for failure messages
 
     def line(self) -> str:
         modes = " ".join(f"{k}={v}" for k, v in sorted(self.modes.items()))
@@ -733,7 +734,7 @@ class Harness:
         mark = ""
         if own:
             url, mark = self.marked(url)
-        address, head_bytes = _head(method, url, len(body), headers)
+        address, head_bytes = request_head(method, url, len(body), headers)
         if head:
             send_cut(method, url, body, 0, mode, headers, head_cut=cut)
             reached_app = cut >= len(head_bytes)

@@ -4,21 +4,25 @@ What each test proves (issue 6, "Faults"):
 
 * ``test_interrupted_upload[<path>]``: on every upload path (v1 body, v2 single PUT, multipart part 1/2/3, the
   ``_complete`` and ``_multipart_complete`` requests), a client connection cut at >= 20 byte offsets (raw socket:
-  exactly N bytes sent, then FIN or RST; plus "sent everything, vanished without reading the answer") leaves
-  no image pullable that was not fully received and verified, never moves a tag, and the same push retried
-  succeeds and pulls back byte-identical;
-* ``test_gc_leaves_nothing``: after all of that, ``sylabs_library_gc`` leaves no temporary file, no open upload
-  session, no blob that no image references and no blob file without a record;
+  exactly N bytes sent, then FIN or RST; plus "sent everything, gone without reading the answer") leaves no
+  image pullable that was not fully received and verified, never moves a tag, and the same push retried succeeds
+  and pulls back byte-identical. The seven paths run side by side (``SYLABS_FAULT_PARALLEL``, default 4), each in
+  its own container, on one server;
+* ``test_gc_leaves_nothing`` (after those, same server): with a few pushes also abandoned for good,
+  ``sylabs_library_gc --grace 0`` leaves no temporary file, no open upload session, no blob that no image
+  references and no blob file without a record, and every tag still pulls its bytes;
 * ``test_worker_killed_mid_push`` / ``test_server_killed_mid_push``: ``kill -9`` of the worker receiving a body
-  (and of the whole server, then a restart on the same data): nothing half-written visible, tags unchanged,
-  retry succeeds, GC cleans up after the dead request;
-* ``test_database_restart_mid_push``: a private PostgreSQL cluster (``initdb`` + ``pg_ctl``) stopped while a body
-  is being sent and right before ``_complete``: the request fails with 503 in the JSON error envelope, nothing
-  half-written is visible after the restart, and the retry succeeds.
+  (and of the whole server, then a new one on the same data): nothing half-written visible, tags unchanged,
+  retry succeeds, GC cleans up after the dead requests;
+* ``test_database_restart_mid_push``: a private PostgreSQL cluster (``initdb`` + ``pg_ctl``, never the shared
+  server) stopped while a body is being sent and right before ``_complete``: the requests fail with 503 in the
+  JSON error envelope, nothing half-written is visible after the restart, the retries succeed;
+* ``test_interrupted_upload_s3``: the same cuts (fewer of them) on SeaweedFS: presigned single PUT, each S3
+  multipart part, both completions; GC then aborts the store's open multipart uploads and temporary objects.
 
-The random offsets come from ``SYLABS_FAULT_SEED`` (printed); ``SYLABS_FAULT_OFFSETS`` sets how many per path.
-Summary lines (``fault-summary ...``) are printed (``pytest -s``) and written to
-``test-artifacts/faults-summary.txt``.
+The offsets come from ``SYLABS_FAULT_SEED`` (printed; a failure names the path, the cut and the seed);
+``SYLABS_FAULT_OFFSETS`` sets how many per path. Summary lines (``fault-summary ...``) are printed
+(``pytest -s``) and appended to ``test-artifacts/faults-summary.txt``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,6 @@ from .faults import (
     PathFigures,
     Push,
     ThrowawayPostgres,
-    _head,
     cpu_seconds,
     kill_server,
     make_sif,
@@ -54,6 +57,7 @@ from .faults import (
     open_request,
     postgres_bin,
     read_response,
+    request_head,
     settings_env,
     wait_for,
     worker_for_connection,
@@ -74,7 +78,6 @@ SETTINGS = {"MULTIPART_PART_SIZE": PART}
 
 PUSHED: dict[str, bytes] = {}  # ref -> bytes its latest tag must pull, also after GC
 SUMMARY_FILE = REPO_ROOT / "test-artifacts" / "faults-summary.txt"
-_started = time.monotonic()
 
 
 def report(line: str) -> None:
@@ -147,6 +150,7 @@ def _interrupt_body(h: Harness, lib: Library, path: str, fig: PathFigures, count
         method, url, body, headers = body_request(lib, push, path)
         assert len(body) == length
         # Presigned store URLs (S3) cannot carry our marker; the store finishes or drops a PUT on its own.
+        fig.case = f"body cut at {cut} of {length} bytes, {mode}"
         h.cut(method, url, body, cut, mode, headers, own=url.startswith(lib.url))
         _count(fig, mode)
         # Only a v1 body received whole is an upload the server may finish without another request.
@@ -174,7 +178,7 @@ def _interrupt_request(h: Harness, lib: Library, path: str, fig: PathFigures, co
             lib.put_part(push, 1)
             method, target, body = lib.multipart_complete_request(push)
         marked, _ = h.marked(target)
-        head_length = len(_head(method, marked, len(body), auth)[1])
+        head_length = len(request_head(method, marked, len(body), auth)[1])
         if not cases:
             drawn = offsets(rng, head_length + len(body), count)
             cases = [(cut, rng.choice(["close", "reset"])) for cut in drawn]
@@ -182,7 +186,9 @@ def _interrupt_request(h: Harness, lib: Library, path: str, fig: PathFigures, co
             fig.offsets = len(cases) - 2
         cut, mode = cases[index]
         cut = {"head": head_length, "head+1": head_length + 1, "all": head_length + len(body)}.get(cut, cut)
-        h.cut(method, target, body, min(cut, head_length + len(body)), mode, auth, head=True)
+        cut = min(cut, head_length + len(body))
+        fig.case = f"request cut at {cut} of {head_length}+{len(body)} bytes (head+body), {mode}"
+        h.cut(method, target, body, cut, mode, auth, head=True)
         _count(fig, mode)
         if h.check(push, may_complete=(mode == "vanish")):
             fig.completed_anyway += 1
@@ -199,10 +205,13 @@ def run_path(server: ExampleServer, token: str, ref: str, path: str, count: int,
     base_path = RETRY_PATH.get(path, "multipart")
     h.setup(SMALL if base_path != "multipart" else ONE_PART, base_path)
     h.figures = fig = PathFigures(path if inspector.s3 is None else f"s3-{path}")
-    if path in BODY_PATHS:
-        _interrupt_body(h, lib, path, fig, count)
-    else:
-        _interrupt_request(h, lib, path, fig, count)
+    try:
+        if path in BODY_PATHS:
+            _interrupt_body(h, lib, path, fig, count)
+        else:
+            _interrupt_request(h, lib, path, fig, count)
+    except Exception as exc:
+        raise AssertionError(f"{fig.path}: {fig.case} (SYLABS_FAULT_SEED={SEED}): {exc}") from exc
     fig.seconds = time.monotonic() - started
     return h
 
