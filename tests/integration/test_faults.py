@@ -418,9 +418,10 @@ def private_postgres() -> Iterator[ThrowawayPostgres]:
 def test_database_restart_mid_push(
     tmp_path_factory: pytest.TempPathFactory, private_postgres: ThrowawayPostgres
 ) -> None:
-    """A private PostgreSQL cluster stopped (``pg_ctl stop -m immediate``) while a v1 body is half sent, and
-    (``-m fast``) right before ``_complete``: each request fails with 503 in the JSON error envelope; after the
-    restart nothing half-written is visible, the tag has not moved, the retry succeeds, GC cleans up."""
+    """A private PostgreSQL cluster stopped (``pg_ctl stop -m immediate``) while a v1 body is half sent, (``-m
+    fast``) right before ``_complete``, and while multipart part 2 is half sent: each request fails with 503 in the
+    JSON error envelope; after the restart nothing half-written is visible, the tag has not moved, the retry
+    succeeds, GC cleans up."""
     started = time.monotonic()
     pg = private_postgres
     tmp = tmp_path_factory.mktemp("faults-db")
@@ -455,16 +456,26 @@ def test_database_restart_mid_push(
         assert not h.check(push, may_complete=False)
         h.retry(push, "single")
 
+        # 3. the database stops while a multipart part is being received (restart -m fast this time)
+        push, sock, rest = _half_sent(h, lib, "part2")
+        pg.stop("fast")
+        sock.sendall(rest)
+        messages.append(_assert_envelope(*read_response(sock)))
+        sock.close()
+        pg.start()
+        assert not h.check(push, may_complete=False)
+        h.retry(push, "multipart")
+
         before = {k: len(v) for k, v in inspector.leftovers().items()}
         gc(server)
         after = inspector.leftovers()
         assert all(not v for v in after.values()), after
         assert lib.pull(f"{h.ref}:latest") == h.current.data  # type: ignore[union-attr]
         errors = server.server_errors()
-        assert all('" 503 ' in line for line in errors) and len(errors) == 3, errors
+        assert all('" 503 ' in line for line in errors) and len(errors) == len(messages), errors
     report(
-        f"fault-summary restart=postgres stops=2 answers=503x{len(messages)} (envelope: {messages[0]!r}) "
-        f"retries_ok=2 leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
+        f"fault-summary restart=postgres stops=3 answers=503x{len(messages)} (envelope: {messages[0]!r}) "
+        f"retries_ok=3 leftovers_before_gc={json.dumps(before, sort_keys=True)} leftovers_after_gc=0 "
         f"seconds={time.monotonic() - started:.1f}"
     )
 
