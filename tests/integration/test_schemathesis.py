@@ -201,7 +201,8 @@ def test_schemathesis_finds_no_5xx_and_every_error_is_enveloped(world: dict[str,
             try:
                 case.validate_response(response, checks=CHECKS)
             except FailureGroup as exc:  # record it, keep fuzzing
-                key = (operation.label, type(exc).__name__ + ":" + str(exc).splitlines()[0][:120])
+                titles = sorted({getattr(f, "title", type(f).__name__) for f in exc.exceptions})
+                key = (operation.label, f"{response.status_code} {'; '.join(titles)}")
                 failures.setdefault(key, f"[{caller}] {exc}"[:3000])
 
         t0 = time.monotonic()
