@@ -110,8 +110,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
-            # Several gunicorn workers write to the same file: wait for the lock instead of failing at once.
-            "OPTIONS": {"timeout": 30},
+            # Several gunicorn workers write to the same file: wait for the lock instead of failing at once,
+            # and take the write lock when a transaction starts (IMMEDIATE): a transaction that reads and
+            # then writes would otherwise fail at once with "database is locked" when another worker
+            # writes meanwhile, which the timeout cannot help (docs/deployment.md).
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
         }
     }
 
