@@ -293,3 +293,37 @@ def test_read_only_keys_in_create_bodies_are_ignored_not_errors(alice_api, world
         "someFutureField": [1, 2, 3],
     }
     assert alice_api.post("v1/containers", body).status_code in (200, 201)
+
+
+def test_json_body_shorter_than_its_content_length_is_400_and_completes_nothing(alice_api, alice):
+    """A client that vanished after the headers of ``_complete`` must not complete the upload
+    (an empty read used to be taken for ``{}``); found by tests/integration/test_faults.py."""
+    import io
+
+    from django_sylabs_library.models import Image
+
+    data = make_sif()
+    container = push_container(alice_api)
+    created = alice_api.data("POST", "v1/images", image_body(image_hash(data), container))
+    start = {"filesize": len(data), "sha256sum": image_hash(data)[7:]}
+    url = alice_api.data("POST", f"v2/imagefile/{created['id']}", start)["uploadURL"]
+    stored = alice_api.client.put(url.removeprefix("http://testserver"), data, content_type="application/octet-stream")
+    assert stored.status_code == 200
+    for body in (b"", b"{"):
+        response = alice_api.client.generic(
+            "PUT",
+            f"/v2/imagefile/{created['id']}/_complete",
+            HTTP_AUTHORIZATION=f"BEARER {alice_api.token}",
+            CONTENT_LENGTH="2",
+            CONTENT_TYPE="application/json",
+            **{"wsgi.input": io.BytesIO(body)},
+        )
+        assert_error(response, 400)
+        assert Image.objects.get(pk=int(created["id"])).uploaded is False
+
+
+def push_container(api):
+    from tests.conftest import push
+
+    pushed = push(api, "alice/cut/probe", make_sif("arm64"), arch="arm64")
+    return pushed["container"]
