@@ -814,3 +814,10 @@ def test_private_objects_are_404_and_never_named(world):
         response = world["clients"][caller].get(f"v1/search?value={world['fill']['hidden_hash']}")
         assert response.status_code == 200
         assert json.loads(response.content)["data"]["image"] == []
+
+
+def test_nul_in_web_page_paths_is_404(world):
+    """The HTML pages share the name lookups: a NUL names nothing (it was a 500 on PostgreSQL)."""
+    client = world["clients"]["alice"].client
+    for path in ("/e/x%00/", "/e/alice/x%00/", "/e/alice/tools/x%00/", "/e/x%00/tools/samtools/"):
+        assert client.get(path).status_code == 404, path

@@ -58,8 +58,15 @@ def user_entity_name(user: Any) -> str | None:
     return ensure_user_entity(user).name
 
 
+def _refuse_nul(*names: str | None) -> None:
+    """No stored name holds a NUL, and PostgreSQL errors on one in a query parameter."""
+    if any("\x00" in (n or "") for n in names):
+        raise NotFound("not found")
+
+
 def get_entity(name: str) -> Entity:
     """Entities are public namespaces; their private collections are filtered elsewhere."""
+    _refuse_nul(name)
     raw = name or ""
     name = raw.lower()
     entity = Entity.objects.filter(name=name).first()
@@ -132,6 +139,7 @@ def _object_id(value: Any, what: str) -> int:
 
 
 def get_collection(user: Any, entity_name: str, name: str) -> Collection:
+    _refuse_nul(entity_name, name)
     collection = (
         Collection.objects.select_related("entity")
         .filter(entity__name=(entity_name or "").lower(), name=(name or "").lower())
@@ -230,6 +238,7 @@ def ensure_container(user: Any, collection_id: Any, name: Any, **fields: Any) ->
 
 def get_container(user: Any, entity_name: str, collection_name: str, name: str) -> Container:
     collection = get_collection(user, entity_name, collection_name)
+    _refuse_nul(name)
     container = Container.objects.filter(collection=collection, name=(name or "").lower()).first()
     if container is None:
         raise NotFound(f"container {collection}/{name[:64]} not found")

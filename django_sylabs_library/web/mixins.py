@@ -84,7 +84,11 @@ class ContainerMixin(CollectionMixin):
     def get_container(self) -> Container:
         if not hasattr(self, "_container"):
             collection = self.get_collection()
-            container = Container.objects.filter(collection=collection, name=self.kwargs["container"].lower()).first()
+            name = self.kwargs["container"]
+            # No stored name holds a NUL, and PostgreSQL errors on one in a query parameter.
+            container = (
+                None if "\x00" in name else Container.objects.filter(collection=collection, name=name.lower()).first()
+            )
             if container is None:
                 raise Http404()
             container.collection = collection
