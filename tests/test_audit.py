@@ -151,7 +151,9 @@ def test_refused_and_read_requests_record_nothing(alice: Any, bob: Any, tools: I
     bob_api, _ = api_for(bob)
     since = last_pk()
     alice_api.data("GET", "v1/images/alice/tools/samtools:latest?arch=amd64")
-    alice_api.get("v1/imagefile/alice/tools/samtools:latest?arch=amd64")
+    download = alice_api.get("v1/imagefile/alice/tools/samtools:latest?arch=amd64")
+    assert download.status_code == 200
+    download.close()  # a streamed file response holds the blob open until closed
     alice_api.data("GET", "v1/search?value=samtools")
     assert bob_api.delete("v1/images/alice/tools/samtools:latest?arch=amd64").status_code == 403
     assert bob_api.put("v1/containers/alice/tools/samtools", {"readOnly": True}).status_code == 403
