@@ -14,6 +14,7 @@ delete confirmation page that lists the library content (``install_user_admin_ac
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -74,11 +75,17 @@ class RespectFrozenMixin:
 
     blockers: Callable[[Any], dict[Any, str]] = staticmethod(lambda ids: {})
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)  # type: ignore[misc]
-        if "delete_selected" in actions:
-            func, name, description = actions["delete_selected"]
-            actions["delete_selected"] = (delete_unfrozen, name, description)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes ``action_location`` and returns Action objects; 5.2 and 6.0 neither.
+        if action_location is None:
+            actions = super().get_actions(request)  # type: ignore[misc]
+        else:
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[misc]
+        entry = actions.get("delete_selected")
+        if isinstance(entry, tuple):
+            actions["delete_selected"] = (delete_unfrozen, entry[1], entry[2])
+        elif entry is not None:
+            actions["delete_selected"] = dataclasses.replace(entry, func=delete_unfrozen)
         return actions
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
