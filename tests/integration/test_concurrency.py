@@ -376,3 +376,33 @@ def test_16_concurrent_pushes_of_the_same_image(pg_server: ExampleServer, libcon
     assert blobs == [(1,)]
     _run_gc(pg_server)
     assert not _orphans(pg_server), _orphans(pg_server)
+
+
+def test_real_client_pushes_racing_into_a_new_collection_all_succeed(
+    pg_server: ExampleServer, libconform: Path, tmp_path: Path
+) -> None:
+    """Apptainer's own client does not retry a 409: 8 `push` runs into one collection that does not exist yet
+    (CI jobs of one pipeline) race to create it, and the same image twice in one container races to create the
+    image record. Every run must succeed: a create of an existing object returns it (200)."""
+    token = pg_server.token("racer")
+    sifs = _make_sifs(libconform, tmp_path, "racer", 4)
+    refs = [f"library://racer/fresh/c{i % 4}:t{i}" for i in range(8)]  # containers c0..c3 each pushed twice
+    files = [sifs[i % 4] for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [str(libconform), "push", "--url", pg_server.url, "--token", token, str(path), ref],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for path, ref in zip(files, refs, strict=True)
+    ]
+    outputs = [(proc.wait(timeout=300), proc.stdout.read() if proc.stdout else "") for proc in procs]
+    failed = [(ref, out[-400:]) for ref, (rc, out) in zip(refs, outputs, strict=True) if rc != 0]
+    print(f"8 racing real-client pushes: {8 - len(failed)} succeeded")
+    assert not failed, failed
+    assert not pg_server.server_errors(), pg_server.server_errors()[:20]
+    client = Client(pg_server.url, token, Calls())
+    for i, path in enumerate(files):
+        expected = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size)
+        assert client.pull_sha256(f"racer/fresh/c{i % 4}:t{i}") == expected
