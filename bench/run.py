@@ -45,7 +45,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.integration.seaweedfs import running_seaweedfs  # noqa: E402
-from tests.integration.server import build_driver, free_port, running_example_server  # noqa: E402
+from tests.integration.server import build_driver, free_port, rss_kib, running_example_server  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -55,17 +55,6 @@ def log(message: str) -> None:
 
 
 # --- memory -------------------------------------------------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class Sampler(threading.Thread):

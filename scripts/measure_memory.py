@@ -29,21 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration.server import build_driver, running_example_server  # noqa: E402
+from tests.integration.server import build_driver, rss_kib, running_example_server  # noqa: E402
 
 MIB = 1024 * 1024
 ENTITY = "memtest"  # a user's entity is named after the user
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class Sampler(threading.Thread):

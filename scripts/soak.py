@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration.server import ExampleServer, build_driver, running_example_server  # noqa: E402
+from tests.integration.server import ExampleServer, build_driver, rss_kib, running_example_server  # noqa: E402
 
 MIB = 1024 * 1024
 MAX_MINUTES = 180
@@ -46,17 +46,6 @@ DEFAULT_DRIVER = Path("/tmp/libconform-bin/libconform")
 # Relative weights of the operations in the mix.
 MIX = {"push": 4, "retag": 1, "pull": 4, "get": 2, "search": 2, "delete": 2}
 KEEP_IMAGES = 6  # per client: above this many, the next operation is a delete (bounded disk use)
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class RssSampler(threading.Thread):

@@ -41,6 +41,7 @@ __all__ = [
     "ExampleServer",
     "build_driver",
     "free_port",
+    "rss_kib",
     "running_example_server",
     "shared_dir",
 ]
@@ -63,6 +64,18 @@ def build_driver(out_dir: str | os.PathLike[str]) -> Path:
     if proc.returncode != 0 or not binary.is_file():
         raise RuntimeError(f"{script} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return binary
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident memory of a process in KiB (``VmRSS``), or None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def free_port() -> int:
