@@ -7,10 +7,11 @@ relations (``.all()``) so that list endpoints can prefetch instead of querying p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from .. import permissions
 from ..conf import library_settings
@@ -156,12 +157,24 @@ def image_json(image: Image, known_keys: dict[str, Any] | None = None) -> dict[s
 # --- query recipes: prefetches so that list serialisation costs a fixed number of queries ----
 
 
-def containers_for_json(queryset: QuerySet[Container]) -> QuerySet[Container]:
+def _container_prefetches() -> list[Prefetch]:
     # Only the columns container_json reads: a container may have thousands of images and tags.
-    return queryset.select_related("collection__entity").prefetch_related(
+    return [
         Prefetch("tags", queryset=Tag.objects.only("id", "name", "arch", "image_id", "container_id")),
         Prefetch("images", queryset=Image.objects.filter(uploaded=True).only("id", "size", "uploaded", "container_id")),
-    )
+    ]
+
+
+def _collection_prefetches() -> list[Prefetch]:
+    return [Prefetch("containers", queryset=Container.objects.only("id", "collection_id"))]
+
+
+def _entity_prefetches(user: Any) -> list[Prefetch]:
+    return [Prefetch("collections", queryset=permissions.visible_collections(user).only("id", "entity_id"))]
+
+
+def containers_for_json(queryset: QuerySet[Container]) -> QuerySet[Container]:
+    return queryset.select_related("collection__entity").prefetch_related(*_container_prefetches())
 
 
 def images_for_json(queryset: QuerySet[Image]) -> QuerySet[Image]:
@@ -169,18 +182,27 @@ def images_for_json(queryset: QuerySet[Image]) -> QuerySet[Image]:
 
 
 def collections_for_json(queryset: QuerySet[Collection]) -> QuerySet[Collection]:
-    return queryset.select_related("entity").prefetch_related(
-        Prefetch("containers", queryset=Container.objects.only("id", "collection_id"))
-    )
+    return queryset.select_related("entity").prefetch_related(*_collection_prefetches())
 
 
 def entities_for_json(queryset: QuerySet[Entity], user: Any) -> QuerySet[Entity]:
-    return queryset.prefetch_related(
-        Prefetch(
-            "collections",
-            queryset=permissions.visible_collections(user).only("id", "entity_id"),
-        )
-    )
+    return queryset.prefetch_related(*_entity_prefetches(user))
+
+
+def prefetch_for_json(
+    user: Any,
+    *,
+    entities: Sequence[Entity] = (),
+    collections: Sequence[Collection] = (),
+    containers: Sequence[Container] = (),
+    images: Sequence[Image] = (),
+) -> None:
+    """The ``*_for_json`` prefetches for objects already fetched (with their ``select_related``), e.g. search
+    results: one query per relation, without fetching the objects a second time."""
+    prefetch_related_objects(list(entities), *_entity_prefetches(user))
+    prefetch_related_objects(list(collections), *_collection_prefetches())
+    prefetch_related_objects(list(containers), *_container_prefetches())
+    prefetch_related_objects(list(images), "tags")
 
 
 def entity_with_collections(entity: Entity) -> dict[str, Any]:

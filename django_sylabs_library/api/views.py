@@ -360,32 +360,22 @@ class SearchView(LibraryView):
         user = self.user(request)
         params = request.query_params
         found = search.search(user, params.get("value"), _arch(request), params.get("signed"))
-        ids = {
-            "entity": [e.pk for e in found.entities],
-            "collection": [c.pk for c in found.collections],
-            "container": [c.pk for c in found.containers],
-            "image": [i.pk for i in found.images],
-        }
-        entities = s.entities_for_json(Entity.objects.filter(pk__in=ids["entity"]), user)
-        collections = s.collections_for_json(Collection.objects.filter(pk__in=ids["collection"]))
-        containers = s.containers_for_json(Container.objects.filter(pk__in=ids["container"]))
-        images = s.images_for_json(Image.objects.filter(pk__in=ids["image"]))
-
+        # The results come joined (select_related) and in order; add what the JSON needs without refetching.
+        s.prefetch_for_json(
+            user,
+            entities=found.entities,
+            collections=found.collections,
+            containers=found.containers,
+            images=found.images,
+        )
         fingerprints = sorted({f for i in found.images for f in (i.fingerprints or [])})
         known_keys = keys_for_fingerprints(fingerprints)
-
-        def ordered(rows: Any, key: str) -> list[Any]:
-            if not ids[key]:
-                return []
-            by_id = {r.pk: r for r in rows}
-            return [by_id[i] for i in ids[key] if i in by_id]
-
         return data(
             {
-                "entity": [s.entity_with_collections(e) for e in ordered(entities, "entity")],
-                "collection": [s.collection_with_containers(c) for c in ordered(collections, "collection")],
-                "container": [s.container_json(c) for c in ordered(containers, "container")],
-                "image": [s.image_json(i, known_keys) for i in ordered(images, "image")],
+                "entity": [s.entity_with_collections(e) for e in found.entities],
+                "collection": [s.collection_with_containers(c) for c in found.collections],
+                "container": [s.container_json(c) for c in found.containers],
+                "image": [s.image_json(i, known_keys) for i in found.images],
             }
         )
 
