@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..sifdata import make_sif as sif_image
 from .server import REPO_ROOT, ExampleServer, free_port
 
 SETTINGS_ENV = "SYLABS_FAULTS_LIBRARY_SETTINGS"
@@ -75,37 +76,9 @@ def settings_env(tmp_dir: str | os.PathLike[str], overrides: Mapping[str, Any]) 
 
 # --- test images ----------------------------------------------------------------------------------------
 
-# Same layout as ``tests/conftest.py`` ``make_sif`` (sylabs/sif v2), without importing Django.
-_SIF_HEADER = struct.Struct("<32s10s3s3s16s8q")
-_SIF_DESCRIPTOR = struct.Struct("<iBIII7q128s384s")
-_GROUP_FLAG = 0xF0000000
-
-
 def make_sif(size: int, arch: str = "amd64") -> bytes:
     """A well-formed SIF image of exactly ``size`` bytes: one partition of random bytes."""
-    code = {"amd64": b"02", "arm64": b"04"}[arch]
-    data_off = _SIF_HEADER.size + _SIF_DESCRIPTOR.size
-    payload = os.urandom(size - data_off)
-    extra = struct.pack("<ii3s", 1, 2, code + b"\x00").ljust(384, b"\x00")
-    descriptor = _SIF_DESCRIPTOR.pack(
-        0x4004, 1, 1, _GROUP_FLAG | 1, 0, data_off, len(payload), len(payload), 0, 0, 0, 0, b"obj", extra
-    )
-    header = _SIF_HEADER.pack(
-        b"#!/usr/bin/env run-singularity\n",
-        b"SIF_MAGIC\x00",
-        b"01\x00",
-        code + b"\x00",
-        os.urandom(16),
-        1700000000,
-        1700000000,
-        0,
-        1,
-        _SIF_HEADER.size,
-        _SIF_DESCRIPTOR.size,
-        data_off,
-        len(payload),
-    )
-    return header + descriptor + payload
+    return sif_image(arch, size)
 
 
 def sha256_hex(data: bytes) -> str:
