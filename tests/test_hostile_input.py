@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from tests.conftest import image_body, image_hash, make_sif, seed
+from tests.test_errors import JSON_ENDPOINTS
 
 HEX = "0123456789abcdef" * 4
 PRIVATE_NAMES = ("secret", "hidden")  # alice's private collection and container
@@ -538,21 +539,8 @@ def test_hostile_sizes(world):
 
 # --- JSON bodies ----------------------------------------------------------------------------------
 
-JSON_ROUTES = [
-    ("POST", "v1/entities"),
-    ("POST", "v1/collections"),
-    ("POST", "v1/containers"),
-    ("PUT", "v1/containers/alice/tools/samtools"),
-    ("POST", "v1/images"),
-    ("POST", "v1/tags/{container}"),
-    ("POST", "v2/tags/{container}"),
-    ("POST", "v2/imagefile/{pending}"),
-    ("PUT", "v2/imagefile/{pending}/_complete"),
-    ("POST", "v2/imagefile/{pending}/_multipart"),
-    ("PUT", "v2/imagefile/{pending}/_multipart"),
-    ("PUT", "v2/imagefile/{pending}/_multipart_complete"),
-    ("PUT", "v2/imagefile/{pending}/_multipart_abort"),
-]
+# The same endpoints tests/test_errors.py checks: one list of every endpoint that reads a JSON body.
+JSON_ROUTES = JSON_ENDPOINTS
 
 HOSTILE_BODIES: dict[str, tuple[bytes, int, str | None]] = {
     "deep-objects": (b'{"a":' * 10000 + b"1" + b"}" * 10000, 400, None),
